@@ -1,0 +1,51 @@
+# Two commands for a new user: `make run` (install and serve on embedded defaults) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export FLASK_APP := wsgi.py
+HOST ?= 127.0.0.1
+PORT ?= 5000
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/itsm_test
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run install translations db serve test test-sqlite test-pg lint bench clean
+
+run: install db serve
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+install: $(BIN)/activate
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(MAKE) --no-print-directory translations
+
+translations:
+	$(BIN)/pybabel compile --use-fuzzy -q -d app/translations || $(BIN)/pybabel compile -d app/translations
+
+db:
+	mkdir -p instance
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed-demo
+	$(BIN)/flask deploy
+
+serve:
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+test: install test-sqlite test-pg
+
+test-sqlite:
+	$(BIN)/python -m pytest
+
+test-pg:
+	psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname='itsm_test'" | grep -q 1 || \
+	  psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE itsm_test"
+	TEST_DATABASE_URL=$(PG_URL) TEST_REDIS_URL=$(REDIS_TEST_URL) $(BIN)/python -m pytest
+
+lint:
+	$(BIN)/ruff check app tests benchmarks
+
+bench:
+	$(BIN)/python benchmarks/engine.py
+
+clean:
+	rm -rf $(VENV) instance/*.sqlite3*

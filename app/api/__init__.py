@@ -1,0 +1,16 @@
+"""JSON API under /api/v1 (flask-smorest); bearer-token authentication only, so no CSRF surface."""
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+
+def register_api(app: Flask, api: Api) -> None:
+    """Register API blueprints and the bearer security scheme in the OpenAPI document."""
+    from ..extensions import csrf
+    from . import auth, groups, instances, processes, tasks
+
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    for module in (auth, processes, instances, tasks, groups):
+        csrf.exempt(module.blp)
+        api.register_blueprint(module.blp, url_prefix=f"/api/v1{module.PREFIX}")

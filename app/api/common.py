@@ -1,0 +1,94 @@
+"""Shared API pieces: token authentication, error bodies, schemas."""
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any, Callable
+
+from flask import g, request
+from marshmallow import Schema, fields
+
+from ..models import HumanTask, ProcessInstance, User
+from ..services.errors import ServiceError
+from ..services.identity import user_from_token
+
+SECURITY = [{"bearerAuth": []}]
+
+
+class ApiError(ServiceError):
+    status = 401
+    code = "unauthorized"
+
+
+def token_required(view: Callable) -> Callable:
+    """Resolve `Authorization: Bearer <token>` to g.api_user or answer 401."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        user = user_from_token(token.strip()) if scheme.lower() == "bearer" and token else None
+        if user is None:
+            raise ApiError("a valid bearer token is required")
+        g.api_user = user
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def api_user() -> User:
+    return g.api_user
+
+
+class ProblemSchema(Schema):
+    error = fields.String()
+    message = fields.String()
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class TaskSchema(Schema):
+    id = fields.Integer()
+    instance_id = fields.Integer()
+    business_key = fields.Function(lambda t: t.instance.business_key)
+    process_id = fields.Function(lambda t: t.instance.process_id)
+    spec_id = fields.String()
+    name = fields.String()
+    candidate_group = fields.String(allow_none=True)
+    organisation = fields.Function(lambda t: t.organisation.code)
+    assignee = fields.Function(lambda t: t.assignee.username if t.assignee else None)
+    state = fields.String()
+    priority = fields.String(allow_none=True)
+    due_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    completed_at = fields.DateTime(allow_none=True)
+    completed_by = fields.Function(lambda t: t.completed_by.username if t.completed_by else None)
+
+
+class EventSchema(Schema):
+    seq = fields.Integer()
+    type = fields.String()
+    spec_id = fields.String(allow_none=True)
+    task_guid = fields.String(allow_none=True)
+    actor = fields.Function(lambda e: e.actor.username if e.actor else None)
+    organisation_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+    data = fields.Dict()
+    prev_hash = fields.String()
+    hash = fields.String()
+
+
+def instance_dict(instance: ProcessInstance, open_tasks: list[HumanTask], record: dict | None) -> dict[str, Any]:
+    return {
+        "id": instance.id,
+        "business_key": instance.business_key,
+        "process_id": instance.process_id,
+        "version": instance.version.version,
+        "status": instance.status,
+        "priority": instance.priority,
+        "title": instance.title,
+        "organisation": instance.organisation.code,
+        "created_at": instance.created_at.isoformat(),
+        "completed_at": instance.completed_at.isoformat() if instance.completed_at else None,
+        "lock_version": instance.lock_version,
+        "record": record,
+        "open_tasks": TaskSchema(many=True).dump(open_tasks),
+    }

@@ -1,0 +1,79 @@
+"""Deployed processes and starting instances."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..models import ProcessVersion
+from ..services import incident, instances
+from ..services.definitions import compiled_for
+from ..services.errors import Forbidden
+from .common import SECURITY, api_user, instance_dict, token_required
+
+PREFIX = "/processes"
+blp = Blueprint("api_processes", __name__, description="Process definitions")
+
+
+class ProcessOut(Schema):
+    process_id = fields.String()
+    name = fields.String()
+    version = fields.Integer()
+    content_hash = fields.String()
+    deployed_at = fields.DateTime()
+    deployed_by = fields.String(allow_none=True)
+    start_form = fields.Dict(allow_none=True)
+
+
+class StartIn(Schema):
+    data = fields.Dict(required=True)
+
+
+@blp.route("", methods=["GET"])
+@blp.doc(security=SECURITY)
+@blp.response(200, ProcessOut(many=True))
+@token_required
+def list_processes():  # noqa: ANN201
+    """Latest version of every deployed process, with its start form's JSON Schema."""
+    latest = select(ProcessVersion.process_id, func.max(ProcessVersion.version).label("v")).group_by(
+        ProcessVersion.process_id).subquery()
+    versions = db.session.scalars(select(ProcessVersion).join(
+        latest, (ProcessVersion.process_id == latest.c.process_id) & (ProcessVersion.version == latest.c.v))
+        .order_by(ProcessVersion.process_id))
+    out = []
+    for v in versions:
+        compiled = compiled_for(v)
+        out.append({
+            "process_id": v.process_id, "name": v.name, "version": v.version, "content_hash": v.content_hash,
+            "deployed_at": v.deployed_at, "deployed_by": v.deployed_by.username if v.deployed_by else None,
+            "start_form": compiled.forms.get(compiled.start_form) if compiled.start_form else None,
+        })
+    return out
+
+
+@blp.route("/<process_id>/instances", methods=["POST"])
+@blp.doc(security=SECURITY)
+@blp.arguments(StartIn)
+@blp.response(201)
+@token_required
+def start(body: dict, process_id: str):  # noqa: ANN201
+    """Start an instance of the latest version with start-form data."""
+    user = api_user()
+    if user.in_group("auditor") and len(user.memberships) == 1:
+        raise Forbidden("auditors are read-only")
+    if process_id == incident.PROCESS_ID:
+        # The desk records on behalf of callers; anyone else reports their own fault.
+        start_fn = incident.record_incident if user.in_group("service_desk") else incident.report_fault
+        instance = start_fn(user, body["data"])
+    else:
+        instance = instances.start_instance(process_id, user, body["data"], requester=user)
+    db.session.commit()
+    return instance_dict(instance, _open(instance.id), None)
+
+
+def _open(instance_id: int) -> list:
+    from ..models import HumanTask
+
+    return list(db.session.scalars(select(HumanTask).where(
+        HumanTask.instance_id == instance_id, HumanTask.state == "ready").order_by(HumanTask.id)))

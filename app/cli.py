@@ -1,0 +1,88 @@
+"""Flask CLI commands: deploy, seed-demo, create-user, audit verify. Each commits once."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from .extensions import db
+from .services.errors import ServiceError
+
+
+def register_cli(app: Flask) -> None:
+    """Attach the project's commands to `flask`."""
+
+    @app.cli.command("deploy")
+    @click.option("--note", default="", help="Change note recorded with new versions.")
+    def deploy_cmd(note: str) -> None:
+        """Deploy what changed in bpmn/, dmn/ and forms/ (unchanged files make no new version)."""
+        from .services.definitions import deploy_directories
+        from .services.identity import ensure_groups
+
+        cfg = current_app.config
+        try:
+            ensure_groups()
+            results = deploy_directories(cfg["BPMN_DIR"], cfg["DMN_DIR"], cfg["FORMS_DIR"], None, note)
+        except ServiceError as exc:
+            db.session.rollback()
+            click.echo(f"error: {exc.message}", err=True)
+            for issue in exc.details.get("issues", []):
+                click.echo(f"  - {issue.get('file') or ''} [{issue.get('element_id') or '-'}] {issue['message']}",
+                           err=True)
+            sys.exit(1)
+        db.session.commit()
+        for version, created in results:
+            state = "deployed" if created else "unchanged"
+            click.echo(f"{version.process_id}: version {version.version} {state}")
+
+    @app.cli.command("seed-demo")
+    def seed_demo_cmd() -> None:
+        """Create the demo organisation tree, one user per role and a few CIs (password: DEMO_PASSWORD)."""
+        from .services.demo import seed_demo
+
+        counts = seed_demo(current_app.config["DEMO_PASSWORD"])
+        db.session.commit()
+        click.echo(json.dumps(counts))
+
+    @app.cli.command("create-user")
+    @click.argument("username")
+    @click.option("--organisation", required=True, help="Organisation code.")
+    @click.option("--group", "groups", multiple=True, help="Group code (repeatable).")
+    @click.option("--tier", default=None, help="Service desk tier.")
+    @click.password_option()
+    def create_user_cmd(username: str, organisation: str, groups: tuple[str, ...], tier: str | None,
+                        password: str) -> None:
+        """Create a user in an organisation with group memberships."""
+        from .models import Organisation
+        from .services.identity import create_user, ensure_groups
+
+        ensure_groups()
+        org = db.session.scalar(select(Organisation).where(Organisation.code == organisation))
+        if org is None:
+            raise click.ClickException(f"no organisation {organisation!r}")
+        try:
+            create_user(username, password, org, groups=list(groups), desk_tier=tier)
+        except ServiceError as exc:
+            raise click.ClickException(f"{exc.message}: {exc.details}") from None
+        db.session.commit()
+        click.echo(f"created {username}")
+
+    audit = click.Group("audit", help="Audit trail commands.")
+
+    @audit.command("verify")
+    @click.option("--instance", "instance_key", default=None, help="Business key; default: all instances.")
+    def verify_cmd(instance_key: str | None) -> None:
+        """Recompute every instance's event hash chain and report the first broken link."""
+        from .services.audit_trail import verify_all
+
+        problems = verify_all(instance_key)
+        for key, message in problems:
+            click.echo(f"{key}: {message}")
+        if problems:
+            sys.exit(1)
+        click.echo("all event chains verified")
+
+    app.cli.add_command(audit)

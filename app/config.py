@@ -1,0 +1,87 @@
+"""Application configuration: every environment variable is read here and nowhere else."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+_DEV_SECRET = "dev-only-not-secret"
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    """Settings for the embedded default (SQLite file, jobs in-process)."""
+
+    ENV_NAME = "development"
+    SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET)
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'itsm.sqlite3'}"
+    )
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "demo-pass-2026")
+    BPMN_DIR = Path(os.environ.get("BPMN_DIR", BASE_DIR / "bpmn"))
+    DMN_DIR = Path(os.environ.get("DMN_DIR", BASE_DIR / "dmn"))
+    FORMS_DIR = Path(os.environ.get("FORMS_DIR", BASE_DIR / "forms"))
+    # Uploaded definitions larger than this are refused before parsing.
+    MAX_DEFINITION_BYTES = int(os.environ.get("MAX_DEFINITION_BYTES", 2 * 1024 * 1024))
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))
+    BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "zh_CN")
+    BABEL_DEFAULT_TIMEZONE = os.environ.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
+    LANGUAGES = ("zh_CN", "en")
+    API_TOKEN_MAX_AGE = int(os.environ.get("API_TOKEN_MAX_AGE", 8 * 3600))
+    WTF_CSRF_ENABLED = _bool("WTF_CSRF_ENABLED", True)
+    WTF_CSRF_CHECK_DEFAULT = False  # checked explicitly for form posts; the bearer-token API is exempt
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+    BUSINESS_KEY_TIMEZONE = os.environ.get("BUSINESS_KEY_TIMEZONE", "Asia/Shanghai")
+    # flask-smorest / OpenAPI
+    API_TITLE = "运维服务管理 ITSM API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+
+
+class ProductionConfig(Config):
+    """Production: PostgreSQL, Redis, secure cookies; refuses a missing or default SECRET_KEY."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+
+class TestConfig(Config):
+    """Tests: in-memory defaults unless TEST_DATABASE_URL points at PostgreSQL."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "test-secret"
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    REDIS_URL = os.environ.get("TEST_REDIS_URL") or None
+    DEMO_PASSWORD = "demo-pass-2026"
+
+
+def config_from_env() -> type[Config]:
+    """Pick the configuration class named by APP_ENV (development by default)."""
+    name = os.environ.get("APP_ENV", "development").lower()
+    return {"production": ProductionConfig, "testing": TestConfig}.get(name, Config)
+
+
+def check_production(config: dict) -> None:
+    """Refuse to start production without a real secret key."""
+    if config.get("ENV_NAME") != "production":
+        return
+    secret = config.get("SECRET_KEY") or ""
+    if secret == _DEV_SECRET or len(secret) < 32:
+        raise RuntimeError(
+            "SECRET_KEY must be set to a random value of at least 32 characters in production"
+        )

@@ -1,0 +1,1 @@
+"""The only package that imports SpiffWorkflow: parsing, validation, running, serialising, sandbox, DMN."""

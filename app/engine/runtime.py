@@ -1,0 +1,286 @@
+"""Run process instances: create, load, complete tasks, step the engine, record what happened, save."""
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.task import TaskState
+
+from .definitions import CompiledProcess
+from .sandbox import SandboxError, SandboxScriptEngine
+
+# Our own state format version, stored with every instance; SpiffWorkflow's serializer
+# version is pinned with the package and recorded inside the state too.
+STATE_FORMAT = 1
+
+
+class EngineError(Exception):
+    """The engine could not carry out a step (script, condition or decision failed)."""
+
+    def __init__(self, message: str, element_id: str | None = None):
+        self.element_id = element_id
+        super().__init__(message)
+
+
+class TaskNotReady(Exception):
+    """The task is not ready (already completed, cancelled, or unknown)."""
+
+
+@dataclass
+class ReadyTask:
+    """A ready human task as the application sees it."""
+
+    guid: str
+    spec_id: str
+    name: str
+    data: dict[str, Any]
+
+
+@dataclass
+class StepEvent:
+    """Something the engine did during one action, in order."""
+
+    kind: str  # element_completed | task_ready | task_cancelled | decision_evaluated | workflow_completed
+    spec_id: str | None = None
+    guid: str | None = None
+    name: str | None = None
+    element_type: str | None = None
+    from_id: str | None = None
+    flow_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _make_serializer(compiled: CompiledProcess) -> BpmnWorkflowSerializer:
+    spec, subprocess_specs = compiled.spec, compiled.subprocess_specs
+
+    class SpecFreeWorkflowConverter(BpmnWorkflowConverter):
+        """Leaves the spec out of the state: it lives once per version, not once per instance."""
+
+        def to_dict(self, workflow: BpmnWorkflow) -> dict:
+            dct = WorkflowConverter.to_dict(self, workflow)
+            dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+            dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+            return dct
+
+        def from_dict(self, dct: dict) -> BpmnWorkflow:
+            workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+            workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+            workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+            self.set_default_attributes(workflow, dct)
+            self.subprocesses_from_dict(dct["subprocesses"], workflow)
+            workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+            return workflow
+
+    config = dict(SPIFF_CONFIG)
+    config[BpmnWorkflow] = SpecFreeWorkflowConverter
+    registry = BpmnWorkflowSerializer.configure(config)
+    return BpmnWorkflowSerializer(registry)
+
+
+def serializer_for(compiled: CompiledProcess) -> BpmnWorkflowSerializer:
+    """Return the (cached) serializer bound to this compiled version's spec."""
+    if compiled.serializer is None:
+        compiled.serializer = _make_serializer(compiled)
+    return compiled.serializer
+
+
+def _is_element(task: Any) -> bool:
+    return getattr(task.task_spec, "bpmn_id", None) is not None
+
+
+class ProcessRun:
+    """One instance's workflow held in memory for the duration of one action."""
+
+    def __init__(self, compiled: CompiledProcess, workflow: BpmnWorkflow):
+        self.compiled = compiled
+        self.workflow = workflow
+        self.script_engine: SandboxScriptEngine = workflow.script_engine
+        self._before: dict[UUID, TaskState] = {}
+        self.events: list[StepEvent] = []
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def start(cls, compiled: CompiledProcess, data: dict[str, Any]) -> ProcessRun:
+        """Create a new workflow with start data and run it to its first wait state."""
+        engine = SandboxScriptEngine()
+        workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs, script_engine=engine)
+        run = cls(compiled, workflow)
+        run._snapshot()
+        # Data on the root task flows down to the start event and beyond.
+        workflow.task_tree.data.update(data)
+        run._advance()
+        return run
+
+    @classmethod
+    def load(cls, compiled: CompiledProcess, state: bytes) -> ProcessRun:
+        """Restore a workflow from stored state (which never contains the spec)."""
+        dct = json.loads(zlib.decompress(state))
+        if dct.pop("_format", None) != STATE_FORMAT:
+            raise EngineError("stored workflow state has an unknown format version")
+        serializer = serializer_for(compiled)
+        workflow = serializer.from_dict(dct)
+        workflow.script_engine = SandboxScriptEngine()
+        run = cls(compiled, workflow)
+        run._snapshot()
+        return run
+
+    def dump(self) -> bytes:
+        """Serialise the workflow (without its spec), compressed."""
+        dct = serializer_for(self.compiled).to_dict(self.workflow)
+        dct["_format"] = STATE_FORMAT
+        dct[BpmnWorkflowSerializer.VERSION_KEY] = BpmnWorkflowSerializer.VERSION if hasattr(
+            BpmnWorkflowSerializer, "VERSION") else None
+        raw = json.dumps(dct, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+        return zlib.compress(raw, 6)
+
+    # -- queries ------------------------------------------------------------------------------
+    @property
+    def completed(self) -> bool:
+        return self.workflow.is_completed()
+
+    def ready_user_tasks(self) -> list[ReadyTask]:
+        """Ready human tasks in tree order."""
+        return [
+            ReadyTask(str(t.id), t.task_spec.bpmn_id, t.task_spec.bpmn_name or t.task_spec.bpmn_id, t.data)
+            for t in self.workflow.get_tasks(state=TaskState.READY, manual=True)
+        ]
+
+    def data(self) -> dict[str, Any]:
+        """The instance data: the last completed task's data, or the workflow's when finished."""
+        if self.completed:
+            end = self.workflow.data or {}
+            last = self.workflow.last_task
+            return {**(last.data if last is not None else {}), **end}
+        last = self.workflow.last_task
+        return dict(last.data) if last is not None else dict(self.workflow.task_tree.data)
+
+    def task(self, guid: str) -> Any:
+        try:
+            return self.workflow.get_task_from_id(UUID(guid))
+        except Exception:
+            return None
+
+    # -- actions ------------------------------------------------------------------------------
+    def complete(self, guid: str, data: dict[str, Any]) -> None:
+        """Complete a ready human task with the submitted data and run to the next wait state."""
+        task = self.task(guid)
+        if task is None or task.state != TaskState.READY or not task.task_spec.manual:
+            raise TaskNotReady(guid)
+        task.data.update(data)
+        try:
+            task.run()
+        except (SpiffWorkflowException, SandboxError) as exc:
+            raise EngineError(_describe(exc), task.task_spec.bpmn_id) from exc
+        self._advance()
+
+    def _advance(self) -> None:
+        try:
+            self.workflow.do_engine_steps()
+        except (SpiffWorkflowException, SandboxError) as exc:
+            raise EngineError(_describe(exc), _element_of(exc)) from exc
+        self._collect()
+
+    # -- change tracking ----------------------------------------------------------------------
+    def _snapshot(self) -> None:
+        self._before = {t.id: t.state for t in self.workflow.get_tasks()}
+        self.script_engine.decision_log.clear()
+
+    def _collect(self) -> None:
+        """Turn the difference between the snapshot and now into ordered StepEvents."""
+        decisions = {d["task_guid"]: d for d in self.script_engine.decision_log}
+        done: list[Any] = []
+        ready: list[Any] = []
+        cancelled: list[Any] = []
+        for t in self.workflow.get_tasks():
+            before = self._before.get(t.id)
+            if t.state == before or not _is_element(t):
+                continue
+            if t.state == TaskState.COMPLETED:
+                done.append(t)
+            elif t.state == TaskState.READY and t.task_spec.manual:
+                ready.append(t)
+            elif t.state == TaskState.CANCELLED and before is not None and before != TaskState.CANCELLED:
+                cancelled.append(t)
+        done.sort(key=lambda t: t.last_state_change)
+        for t in done:
+            spec = t.task_spec
+            source = _previous_element(t)
+            flow = self.compiled.flows.get((source, spec.bpmn_id)) if source else None
+            if t.id and str(t.id) in decisions:
+                d = decisions[str(t.id)]
+                self.events.append(StepEvent("decision_evaluated", spec.bpmn_id, str(t.id), spec.bpmn_name,
+                                             _type_of(self.compiled, spec.bpmn_id), detail=d))
+            self.events.append(StepEvent(
+                "element_completed", spec.bpmn_id, str(t.id), spec.bpmn_name,
+                _type_of(self.compiled, spec.bpmn_id), source, flow, {"changes": _changes(t)},
+            ))
+        for t in ready:
+            spec = t.task_spec
+            source = _previous_element(t)
+            self.events.append(StepEvent(
+                "task_ready", spec.bpmn_id, str(t.id), spec.bpmn_name, "userTask", source,
+                self.compiled.flows.get((source, spec.bpmn_id)) if source else None,
+            ))
+        for t in cancelled:
+            self.events.append(StepEvent("task_cancelled", t.task_spec.bpmn_id, str(t.id), t.task_spec.bpmn_name))
+        if self.completed and not any(e.kind == "workflow_completed" for e in self.events):
+            self.events.append(StepEvent("workflow_completed"))
+        self._snapshot()
+
+    def update_ready_data(self, values: dict[str, Any]) -> None:
+        """Set values in the data of every ready human task (used by application-side steps)."""
+        for t in self.workflow.get_tasks(state=TaskState.READY, manual=True):
+            t.data.update(values)
+
+    def take_events(self) -> list[StepEvent]:
+        """Return and clear the events collected since the last call."""
+        events, self.events = self.events, []
+        return events
+
+
+def _previous_element(task: Any) -> str | None:
+    parent = task.parent
+    while parent is not None and not _is_element(parent):
+        parent = parent.parent
+    return parent.task_spec.bpmn_id if parent is not None else None
+
+
+def _changes(task: Any) -> dict[str, Any]:
+    """Top-level data keys the task set or changed relative to its parent (what this step did)."""
+    before = task.parent.data if task.parent is not None else {}
+    changed = {k: v for k, v in task.data.items() if k not in before or before[k] != v}
+    for k in before:
+        if k not in task.data:
+            changed[k] = None
+    return changed
+
+
+def _type_of(compiled: CompiledProcess, spec_id: str) -> str | None:
+    el = compiled.elements.get(spec_id)
+    return el["type"] if el else None
+
+
+def _element_of(exc: Exception) -> str | None:
+    task_spec = getattr(exc, "task_spec", None)
+    if task_spec is not None:
+        return getattr(task_spec, "bpmn_id", None)
+    task = getattr(exc, "task", None)
+    if task is not None:
+        return getattr(task.task_spec, "bpmn_id", None)
+    return None
+
+
+def _describe(exc: Exception) -> str:
+    message = str(exc)
+    notes = getattr(exc, "__notes__", None)
+    if notes:
+        message += " (" + "; ".join(notes) + ")"
+    return message

@@ -1,0 +1,22 @@
+"""Knowledge articles (minimal; the knowledge-base issue adds workflow states, attachments and ranking)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .base import UTCDateTime, utcnow
+
+
+class KnowledgeArticle(db.Model):
+    __tablename__ = "knowledge_article"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(40), default="other", index=True)
+    status: Mapped[str] = mapped_column(String(20), default="published", index=True)
+    hits: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

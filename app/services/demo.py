@@ -1,0 +1,87 @@
+"""Demo data: a four-level organisation tree, one user per role, a few configuration items."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import ConfigurationItem, KnowledgeArticle, Organisation, User
+from .identity import ROLES, create_organisation, create_user, ensure_groups
+
+ORGS = [
+    ("mee", "生态环境部信息中心", "national", None),
+    ("prov", "示范省生态环境厅", "provincial", "mee"),
+    ("city", "示范市生态环境局", "municipal", "prov"),
+    ("county", "示范县生态环境分局", "county", "city"),
+]
+
+# username, display name, organisation, groups, desk tier
+USERS: list[tuple[str, str, str, list[str], str | None]] = [
+    ("admin", "系统管理员", "mee", ["administrator"], None),
+    ("auditor", "审计员", "mee", ["auditor"], None),
+    ("owner", "流程负责人", "mee", ["process_owner"], None),
+    ("reporter", "普通用户(报障人)", "county", [], None),
+    ("desk", "县服务台(技能型)", "county", ["service_desk"], "skilled"),
+    ("desk_call", "县服务台(接线)", "county", ["service_desk"], "call_taking"),
+    ("line1", "县一线支持", "county", ["support_line_1"], None),
+    ("line2", "县二线支持", "county", ["support_line_2"], None),
+    ("line3", "县三线支持(厂商)", "county", ["support_line_3"], None),
+    ("incident_lead", "县事件管理组长", "county", ["incident_lead"], None),
+    ("desk_city", "市服务台", "city", ["service_desk"], "expert"),
+    ("line1_city", "市一线支持", "city", ["support_line_1"], None),
+    ("line2_city", "市二线支持", "city", ["support_line_2"], None),
+    ("line3_city", "市三线支持", "city", ["support_line_3"], None),
+    ("incident_lead_city", "市事件管理组长", "city", ["incident_lead"], None),
+    ("desk_prov", "省服务台", "prov", ["service_desk"], "expert"),
+    ("line1_prov", "省一线支持", "prov", ["support_line_1"], None),
+    ("line2_prov", "省二线支持", "prov", ["support_line_2"], None),
+    ("desk_national", "部服务台", "mee", ["service_desk"], "expert"),
+    ("line2_national", "部二线支持", "mee", ["support_line_2"], None),
+]
+# Every other role gets one user in the county organisation, named after the role code.
+_COVERED = {g for _, _, _, groups, _ in USERS for g in groups}
+USERS += [(code, name, "county", [code], None) for code, name, _ in ROLES if code not in _COVERED]
+# The CAB votes: give it three members.
+USERS += [("cab2", "CAB成员2", "county", ["cab"], None), ("cab3", "CAB成员3", "county", ["cab"], None)]
+
+CIS = [
+    ("SRV-DB-01", "环境质量数据库服务器", "server", "county"),
+    ("APP-EQM", "环境质量监测系统", "application", "county"),
+    ("NET-CORE-01", "核心交换机", "network_device", "county"),
+    ("DB-ORA-01", "监测数据库", "database", "county"),
+    ("WEB-PORTAL", "政务公开网站", "website", "city"),
+]
+
+
+ARTICLES = [
+    ("数据库连接超时的处理方法", "检查监听器状态和连接池配置；重启监听器后验证应用连接。", "database"),
+    ("用户口令重置流程", "核实身份后在统一认证平台重置口令，并要求首次登录修改。", "terminal"),
+    ("核心交换机端口故障排查", "查看端口状态和错误计数，必要时更换光模块。", "network"),
+]
+
+
+def seed_demo(password: str) -> dict[str, int]:
+    """Create demo organisations, users and CIs that do not exist yet (idempotent)."""
+    ensure_groups()
+    orgs = {o.code: o for o in db.session.scalars(select(Organisation))}
+    for code, name, level, parent in ORGS:
+        if code not in orgs:
+            orgs[code] = create_organisation(code, name, level, orgs[parent] if parent else None)
+    existing = set(db.session.scalars(select(User.username)))
+    users = 0
+    for username, display, org, groups, tier in USERS:
+        if username in existing:
+            continue
+        create_user(username, password, orgs[org], display_name=display, groups=groups, desk_tier=tier,
+                    email=f"{username}@example.org")
+        users += 1
+    cis = 0
+    known = set(db.session.scalars(select(ConfigurationItem.code)))
+    for code, name, kind, org in CIS:
+        if code not in known:
+            db.session.add(ConfigurationItem(code=code, name=name, ci_type=kind, organisation_id=orgs[org].id))
+            cis += 1
+    if not db.session.scalar(select(KnowledgeArticle.id).limit(1)):
+        for title, body, category in ARTICLES:
+            db.session.add(KnowledgeArticle(title=title, body=body, category=category))
+    db.session.flush()
+    return {"organisations": len(orgs), "users": users, "configuration_items": cis}

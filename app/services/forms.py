@@ -1,0 +1,137 @@
+"""JSON Schema forms: server-side validation and conversion of HTML form posts to typed data."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jsonschema
+from flask_babel import gettext as _
+
+from .errors import ValidationFailed
+
+_FORMAT_CHECKER = jsonschema.Draft202012Validator.FORMAT_CHECKER
+
+
+def field_order(schema: dict[str, Any]) -> list[str]:
+    """Fields in display order: x-order first, then the rest as declared."""
+    props = list((schema.get("properties") or {}).keys())
+    order = [f for f in schema.get("x-order", []) if f in props]
+    return order + [f for f in props if f not in order]
+
+
+def choices(prop: dict[str, Any]) -> list[tuple[Any, str]]:
+    """(value, label) pairs of an enumerated property (oneOf/const or enum)."""
+    if "oneOf" in prop:
+        return [(c.get("const"), c.get("title") or str(c.get("const"))) for c in prop["oneOf"] if "const" in c]
+    if "enum" in prop:
+        return [(v, str(v)) for v in prop["enum"]]
+    items = prop.get("items") or {}
+    if prop.get("type") == "array" and ("oneOf" in items or "enum" in items):
+        return choices(items)
+    return []
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    kind = error.validator
+    if kind == "required":
+        return _("This field is required.")
+    if kind in {"type"}:
+        return _("Enter a value of the right kind.")
+    if kind in {"enum", "oneOf", "const"}:
+        return _("Choose one of the offered values.")
+    if kind == "maxLength":
+        return _("At most %(n)s characters.", n=error.validator_value)
+    if kind == "minLength":
+        return _("This field is required.") if error.validator_value == 1 else _(
+            "At least %(n)s characters.", n=error.validator_value)
+    if kind == "minimum":
+        return _("Must be at least %(n)s.", n=error.validator_value)
+    if kind == "maximum":
+        return _("Must be at most %(n)s.", n=error.validator_value)
+    if kind == "format":
+        return _("Enter a valid %(fmt)s.", fmt=error.validator_value)
+    if kind == "additionalProperties":
+        return _("Unexpected field.")
+    return error.message
+
+
+def validate(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Validate submitted data against the form's schema; raise ValidationFailed with per-field errors."""
+    validator = jsonschema.Draft202012Validator(schema, format_checker=_FORMAT_CHECKER)
+    errors: dict[str, list[str]] = {}
+    for error in validator.iter_errors(data):
+        if error.validator == "required":
+            missing = [f for f in error.validator_value if f not in (error.instance or {})]
+            for name in missing:
+                errors.setdefault(name, []).append(_message(error))
+            continue
+        if error.validator == "additionalProperties":
+            extra = set(error.instance or {}) - set((error.schema.get("properties") or {}))
+            for name in sorted(extra):
+                errors.setdefault(name, []).append(_message(error))
+            continue
+        name = str(error.absolute_path[0]) if error.absolute_path else "__all__"
+        errors.setdefault(name, []).append(_message(error))
+    if errors:
+        raise ValidationFailed(_("Please correct the marked fields."), errors)
+    return data
+
+
+def coerce_post(schema: dict[str, Any], form: Any, tz: str = "Asia/Shanghai") -> dict[str, Any]:
+    """Turn an HTML form post (a MultiDict) into typed JSON data following the schema.
+
+    Values that cannot be converted are kept as strings so validation reports them beside the field.
+    """
+    data: dict[str, Any] = {}
+    for name in field_order(schema):
+        prop = schema["properties"][name]
+        if prop.get("readOnly"):
+            continue
+        kind = prop.get("type")
+        if kind == "boolean":
+            raw = form.get(name)
+            if raw in (None, ""):
+                # An unchecked checkbox sends nothing: that is an explicit "no".
+                if prop.get("x-widget") != "radio":
+                    data[name] = False
+                continue
+            data[name] = raw in {"true", "on", "1", "yes"}
+            continue
+        if kind == "array":
+            values = [v for v in form.getlist(name) if v != ""]
+            if len(values) == 1 and "\n" in values[0]:
+                values = [v.strip() for v in values[0].splitlines() if v.strip()]
+            item_type = (prop.get("items") or {}).get("type")
+            data[name] = [_convert(v, item_type) for v in values]
+            continue
+        raw = form.get(name)
+        if raw is None or raw == "":
+            continue
+        if kind == "string" and prop.get("format") == "date-time":
+            data[name] = _datetime(raw, tz)
+        else:
+            data[name] = _convert(raw, kind)
+    return data
+
+
+def _convert(raw: str, kind: str | None) -> Any:
+    try:
+        if kind == "integer":
+            return int(raw)
+        if kind == "number":
+            return float(raw)
+    except ValueError:
+        return raw
+    return raw.strip() if isinstance(raw, str) and kind == "string" else raw
+
+
+def _datetime(raw: str, tz: str) -> str:
+    """datetime-local inputs carry no zone: read them in the user's zone, store ISO 8601 with offset."""
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        return raw
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    return value.isoformat()

@@ -1,0 +1,150 @@
+"""Incident management (spec 6.1.2, Table 2): recording, reporting, the record projection, escalation."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from ..engine.runtime import ProcessRun
+from ..extensions import db
+from ..models import ConfigurationItem, Incident, IncidentCI, Organisation, ProcessInstance, User
+from ..models.base import utcnow
+from . import instances
+from .audit import append_event
+from .errors import Forbidden, NotFound, ValidationFailed
+
+PROCESS_ID = "incident"
+# Record fields copied from the workflow into typed columns after every step.
+_TEXT_FIELDS = ("reporter_name", "reporter_contact", "symptoms", "error_codes", "channel")
+_CODE_FIELDS = ("impact", "urgency", "priority", "category", "service_class", "support_group", "status")
+
+
+def record_incident(actor: User, data: dict[str, Any], *, requester: User | None = None) -> ProcessInstance:
+    """The service desk records an incident reported by any channel (Table 2 steps 1-2)."""
+    if not actor.in_group("service_desk"):
+        raise Forbidden("only the service desk records incidents")
+    return instances.start_instance(PROCESS_ID, actor, _with_defaults(data, "phone"), requester=requester)
+
+
+def report_fault(actor: User, data: dict[str, Any]) -> ProcessInstance:
+    """Any user reports a fault through the web (Table 2 step 1); the desk then records it."""
+    if actor.in_group("auditor") and len(actor.memberships) == 1:
+        raise Forbidden("auditors are read-only")
+    data = _with_defaults(data, "web")
+    data.setdefault("reporter_name", actor.display_name)
+    data.setdefault("reporter_contact", actor.email or actor.phone or actor.username)
+    return instances.start_instance(PROCESS_ID, actor, data, requester=actor)
+
+
+def _with_defaults(data: dict[str, Any], channel: str) -> dict[str, Any]:
+    data = dict(data)
+    data.setdefault("channel", channel)
+    return data
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+class IncidentHooks:
+    """Keeps the typed incident record in step with the workflow and handles upward escalation."""
+
+    prefix = "INC"
+
+    def on_start(self, instance: ProcessInstance, run: ProcessRun, actor: User | None, data: dict) -> None:
+        incident = Incident(
+            instance=instance,
+            number=instance.business_key,
+            reported_at=utcnow(),
+            recorder_id=actor.id if actor and actor.in_group("service_desk") else None,
+            reporter_id=instance.requester_id,
+            organisation_id=instance.organisation_id,
+            status="new",
+        )
+        db.session.add(incident)
+        self._sync(instance, incident, run.data())
+
+    def after_step(self, instance: ProcessInstance, run: ProcessRun, actor: User | None) -> None:
+        incident = db.session.scalar(select(Incident).where(Incident.instance_id == instance.id))
+        if incident is None:
+            return
+        pending = [t for t in run.ready_user_tasks() if t.data.get("escalate_to_parent_org")]
+        if pending:
+            self._escalate_upward(instance, incident, run, actor)
+        if incident.recorder_id is None and actor is not None and actor.in_group("service_desk"):
+            incident.recorder_id = actor.id
+        self._sync(instance, incident, run.data())
+
+    def _escalate_upward(self, instance: ProcessInstance, incident: Incident, run: ProcessRun,
+                         actor: User | None) -> None:
+        """Table 2 / 6.1.1(3)f: pass the incident to the desk of the level above, with its history."""
+        org = db.session.get(Organisation, instance.organisation_id)
+        run.update_ready_data({"escalate_to_parent_org": False})
+        if org is None or org.parent is None:
+            append_event(instance, "escalation_refused", actor=actor, data={
+                "reason": "no higher level", "organisation": org.code if org else None})
+            return
+        append_event(instance, "escalated_upward", actor=actor, data={
+            "from_organisation": org.code, "to_organisation": org.parent.code,
+            "from_level": org.level, "to_level": org.parent.level,
+        })
+        instance.organisation_id = org.parent.id
+        incident.organisation_id = org.parent.id
+        incident.upward_escalations = (incident.upward_escalations or 0) + 1
+
+    def _sync(self, instance: ProcessInstance, incident: Incident, data: dict[str, Any]) -> None:
+        for name in _TEXT_FIELDS:
+            if isinstance(data.get(name), str):
+                setattr(incident, name, data[name])
+        for name in _CODE_FIELDS:
+            if data.get(name) is not None:
+                setattr(incident, name, str(data[name]))
+        incident.occurred_at = _parse_time(data.get("occurred_at")) or incident.occurred_at
+        incident.support_line = data.get("support_line", incident.support_line)
+        incident.solution = data.get("solution") or incident.solution or ""
+        incident.create_problem = bool(data.get("create_problem", incident.create_problem))
+        incident.rfc_requested = bool(data.get("rfc_requested", incident.rfc_requested))
+        incident.escalation_count = int(data.get("escalation_count") or 0)
+        if incident.status == "closed" and incident.closed_at is None:
+            incident.closed_at = utcnow()
+        instance.priority = incident.priority
+        instance.title = (incident.symptoms or "")[:300]
+        self._sync_cis(incident, data.get("affected_cis"))
+
+    def _sync_cis(self, incident: Incident, codes: Any) -> None:
+        if not isinstance(codes, list):
+            return
+        wanted = {str(c) for c in codes}
+        current = {link.ci.code for link in incident.cis}
+        if wanted == current:
+            return
+        cis = {ci.code: ci for ci in db.session.scalars(
+            select(ConfigurationItem).where(ConfigurationItem.code.in_(wanted)))} if wanted else {}
+        unknown = wanted - set(cis)
+        if unknown:
+            raise ValidationFailed("unknown configuration items", {"affected_cis": sorted(unknown)})
+        incident.cis = [link for link in incident.cis if link.ci.code in wanted]
+        for code in sorted(wanted - current):
+            incident.cis.append(IncidentCI(ci=cis[code]))
+
+
+def incident_for(instance: ProcessInstance) -> Incident:
+    """The incident record of an incident instance."""
+    incident = db.session.scalar(select(Incident).where(Incident.instance_id == instance.id))
+    if incident is None:
+        raise NotFound("this instance has no incident record")
+    return incident
+
+
+def configuration_items(actor: User) -> list[ConfigurationItem]:
+    """CIs that can be chosen as affected (the CMDB issue adds organisation scoping)."""
+    return list(db.session.scalars(select(ConfigurationItem).order_by(ConfigurationItem.code)))
+
+
+instances.register(PROCESS_ID, IncidentHooks())

@@ -1,0 +1,381 @@
+"""Process instances: start, complete, claim; the human-task projection and the event log."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import case, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Query
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..engine.runtime import EngineError, ProcessRun, StepEvent, TaskNotReady
+from ..extensions import db
+from ..models import BusinessKeyCounter, HumanTask, Organisation, ProcessInstance, User
+from ..models.base import utcnow
+from . import forms
+from .audit import append_event
+from .definitions import compiled_for, require_latest
+from .errors import Conflict, Forbidden, NotFound, ProcessFailed
+
+REQUESTER_LANE = "requester"
+FALLBACK_GROUP = "service_desk"
+
+
+class ProcessHooks(Protocol):
+    """Process-specific behaviour around the generic runtime (one implementation per process module)."""
+
+    prefix: str
+
+    def on_start(self, instance: ProcessInstance, run: ProcessRun, actor: User | None, data: dict) -> None: ...
+
+    def after_step(self, instance: ProcessInstance, run: ProcessRun, actor: User | None) -> None: ...
+
+
+HOOKS: dict[str, ProcessHooks] = {}
+
+
+def register(process_id: str, hooks: ProcessHooks) -> None:
+    """Attach process-specific hooks to a process id."""
+    HOOKS[process_id] = hooks
+
+
+def next_business_key(prefix: str, now: datetime | None = None) -> str:
+    """Readable, gap-free per-day key such as INC-20261125-0001."""
+    tz = ZoneInfo(current_app.config.get("BUSINESS_KEY_TIMEZONE", "Asia/Shanghai"))
+    day = (now or utcnow()).astimezone(tz).strftime("%Y%m%d")
+    key = f"{prefix}-{day}"
+    for _attempt in range(3):
+        value = db.session.execute(
+            update(BusinessKeyCounter).where(BusinessKeyCounter.key == key)
+            .values(value=BusinessKeyCounter.value + 1).returning(BusinessKeyCounter.value)
+        ).scalar()
+        if value is not None:
+            return f"{key}-{value:04d}"
+        try:
+            with db.session.begin_nested():
+                db.session.add(BusinessKeyCounter(key=key, value=1))
+            return f"{key}-0001"
+        except IntegrityError:
+            continue  # another transaction created today's counter first; increment it instead
+    raise Conflict("could not allocate a business key, please retry")
+
+
+def can_complete(user: User, task: HumanTask) -> bool:
+    """May this user work on (claim or complete) the task?"""
+    if task.state != "ready" or user.in_group("auditor"):
+        return False
+    if task.assignee_id is not None:
+        return task.assignee_id == user.id
+    return task.candidate_group in user.group_codes and task.organisation_id == user.organisation_id
+
+
+def can_view_instance(user: User, instance: ProcessInstance) -> bool:
+    """Participants, their organisation's staff and the levels above, auditors and administrators."""
+    if user.in_group("auditor", "administrator"):
+        return True
+    if instance.requester_id == user.id or instance.created_by_id == user.id:
+        return True
+    if not user.memberships:
+        return False
+    if instance.organisation_id == user.organisation_id:
+        return True
+    org = db.session.get(Organisation, instance.organisation_id)
+    return any(a.id == user.organisation_id for a in (org.ancestors() if org else []))
+
+
+def _hooks(process_id: str) -> ProcessHooks | None:
+    return HOOKS.get(process_id)
+
+
+def start_instance(
+    process_id: str,
+    actor: User,
+    data: dict[str, Any],
+    *,
+    organisation: Organisation | None = None,
+    requester: User | None = None,
+) -> ProcessInstance:
+    """Start the latest version of a process with validated start-form data."""
+    version = require_latest(process_id)
+    compiled = compiled_for(version)
+    if compiled.start_form:
+        forms.validate(compiled.forms[compiled.start_form], data)
+    try:
+        run = ProcessRun.start(compiled, data)
+    except EngineError as exc:
+        raise ProcessFailed(str(exc), element_id=exc.element_id) from None
+    hooks = _hooks(process_id)
+    prefix = hooks.prefix if hooks else process_id[:3].upper()
+    instance = ProcessInstance(
+        version=version,
+        version_id=version.id,
+        process_id=process_id,
+        business_key=next_business_key(prefix),
+        organisation_id=(organisation or actor.organisation).id,
+        created_by_id=actor.id,
+        requester_id=requester.id if requester else None,
+        status="running",
+        state=b"",
+    )
+    if hooks:
+        hooks.on_start(instance, run, actor, data)
+    instance.state = run.dump()
+    db.session.add(instance)
+    db.session.flush()
+    append_event(instance, "instance_started", actor=actor, data={
+        "process_id": process_id, "version": version.version, "business_key": instance.business_key,
+        "start_data": data,
+    })
+    _apply(instance, run, actor)
+    return _save(instance, run)
+
+
+def complete_task(task_id: int, actor: User, data: dict[str, Any]) -> ProcessInstance:
+    """Complete a ready human task with form data, run the engine to the next wait state, persist."""
+    task = db.session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} does not exist")
+    if task.state != "ready":
+        raise Conflict(f"task {task_id} is already {task.state}", state=task.state)
+    if not can_complete(actor, task):
+        raise Forbidden("you may not complete this task")
+    instance = task.instance
+    compiled = compiled_for(instance.version)
+    schema = compiled.forms.get(task.form_file or "")
+    if schema is not None:
+        forms.validate(schema, data)
+    run = ProcessRun.load(compiled, instance.state)
+    try:
+        run.complete(task.task_guid, data)
+    except TaskNotReady:
+        raise Conflict(f"task {task_id} is no longer ready") from None
+    except EngineError as exc:
+        raise ProcessFailed(str(exc), element_id=exc.element_id) from None
+    task.state = "completed"
+    task.completed_at = utcnow()
+    task.completed_by_id = actor.id
+    if task.assignee_id is None:
+        task.assignee_id = actor.id
+    hooks = _hooks(instance.process_id)
+    if hooks:
+        hooks.after_step(instance, run, actor)
+    _apply(instance, run, actor, submitted=(task.task_guid, data))
+    return _save(instance, run)
+
+
+def _save(instance: ProcessInstance, run: ProcessRun) -> ProcessInstance:
+    instance.state = run.dump()
+    try:
+        db.session.flush()
+    except StaleDataError:
+        raise Conflict("the instance was changed by someone else; reload and try again") from None
+    return instance
+
+
+def _candidate(instance: ProcessInstance, meta: Any, data: dict[str, Any]) -> tuple[str | None, int | None]:
+    """Group and assignee a new human task is offered to."""
+    if meta is None:
+        return FALLBACK_GROUP, None
+    if meta.group_variable and data.get(meta.group_variable):
+        return str(data[meta.group_variable]), None
+    if meta.lane_id == REQUESTER_LANE:
+        if instance.requester_id is not None:
+            return None, instance.requester_id
+        # Reported by phone or letter: the desk confirms with the customer on their behalf.
+        return FALLBACK_GROUP, None
+    return meta.lane_id, None
+
+
+def _apply(
+    instance: ProcessInstance,
+    run: ProcessRun,
+    actor: User | None,
+    submitted: tuple[str, dict] | None = None,
+) -> None:
+    """Write the engine's step events and project human tasks, in order."""
+    pending: dict[str, HumanTask] = {}
+    for ev in run.take_events():
+        _record(instance, run, actor, ev, submitted, pending)
+
+
+def _record(
+    instance: ProcessInstance,
+    run: ProcessRun,
+    actor: User | None,
+    ev: StepEvent,
+    submitted: tuple[str, dict] | None,
+    pending: dict[str, HumanTask],
+) -> None:
+    base = {"name": ev.name, "element_type": ev.element_type}
+    if ev.kind == "element_completed":
+        payload = {**base, "from": ev.from_id, "flow": ev.flow_id, "changes": ev.detail.get("changes", {})}
+        if submitted and submitted[0] == ev.guid:
+            payload["form_data"] = submitted[1]
+            append_event(instance, "task_completed", actor=actor, spec_id=ev.spec_id, task_guid=ev.guid, data=payload)
+        else:
+            append_event(instance, "element_completed", spec_id=ev.spec_id, task_guid=ev.guid, data=payload,
+                         organisation_id=instance.organisation_id)
+    elif ev.kind == "decision_evaluated":
+        append_event(instance, "decision_evaluated", spec_id=ev.spec_id, task_guid=ev.guid, data=ev.detail,
+                     organisation_id=instance.organisation_id)
+    elif ev.kind == "task_ready":
+        meta = run.compiled.user_tasks.get(ev.spec_id or "")
+        task_obj = run.task(ev.guid or "")
+        data = task_obj.data if task_obj is not None else {}
+        group, assignee = _candidate(instance, meta, data)
+        human = HumanTask(
+            instance=instance,
+            instance_id=instance.id,
+            task_guid=ev.guid,
+            spec_id=ev.spec_id,
+            name=ev.name or ev.spec_id,
+            lane_id=meta.lane_id if meta else None,
+            candidate_group=group,
+            organisation_id=instance.organisation_id,
+            assignee_id=assignee,
+            priority=data.get("priority") or instance.priority,
+            form_file=meta.form_file if meta else None,
+        )
+        db.session.add(human)
+        pending[ev.guid or ""] = human
+        append_event(instance, "task_ready", spec_id=ev.spec_id, task_guid=ev.guid, data={
+            **base, "from": ev.from_id, "flow": ev.flow_id, "candidate_group": group, "assignee_id": assignee,
+        }, organisation_id=instance.organisation_id)
+    elif ev.kind == "task_cancelled":
+        human = pending.get(ev.guid or "") or db.session.scalar(
+            select(HumanTask).where(HumanTask.task_guid == ev.guid))
+        if human is not None and human.state == "ready":
+            human.state = "cancelled"
+            human.completed_at = utcnow()
+        append_event(instance, "task_cancelled", spec_id=ev.spec_id, task_guid=ev.guid, data=base,
+                     organisation_id=instance.organisation_id)
+    elif ev.kind == "workflow_completed":
+        instance.status = "completed"
+        instance.completed_at = utcnow()
+        append_event(instance, "instance_completed", data={"business_key": instance.business_key},
+                     organisation_id=instance.organisation_id)
+
+
+def claim_task(task_id: int, actor: User) -> HumanTask:
+    """Take an unassigned group task into one's own inbox."""
+    task = _task_for_work(task_id, actor)
+    if task.assignee_id is not None:
+        if task.assignee_id == actor.id:
+            return task
+        raise Conflict("the task is already claimed by someone else")
+    task.assignee_id = actor.id
+    append_event(task.instance, "task_claimed", actor=actor, spec_id=task.spec_id, task_guid=task.task_guid,
+                 data={"task_id": task.id})
+    _flush_instance()
+    return task
+
+
+def unclaim_task(task_id: int, actor: User) -> HumanTask:
+    """Give a claimed task back to its group."""
+    task = _task_for_work(task_id, actor)
+    if task.assignee_id != actor.id:
+        raise Forbidden("only the assignee may release a task")
+    if task.lane_id == REQUESTER_LANE:
+        raise Conflict("this task belongs to the requester and cannot be released")
+    task.assignee_id = None
+    append_event(task.instance, "task_unclaimed", actor=actor, spec_id=task.spec_id, task_guid=task.task_guid,
+                 data={"task_id": task.id})
+    _flush_instance()
+    return task
+
+
+def _task_for_work(task_id: int, actor: User) -> HumanTask:
+    task = db.session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} does not exist")
+    if task.state != "ready":
+        raise Conflict(f"task {task_id} is already {task.state}", state=task.state)
+    if not can_complete(actor, task):
+        raise Forbidden("you may not work on this task")
+    return task
+
+
+def _flush_instance() -> None:
+    try:
+        db.session.flush()
+    except StaleDataError:
+        raise Conflict("the instance was changed by someone else; reload and try again") from None
+
+
+@dataclass
+class InboxFilter:
+    """What the inbox asks for."""
+
+    scope: str = "all"  # mine | groups | all
+    process_id: str | None = None
+    priority: str | None = None
+    state: str = "ready"
+
+
+def inbox_query(user: User, flt: InboxFilter) -> Query:
+    """Tasks the user may see: assigned to them, or offered to their groups in their organisation."""
+    mine = HumanTask.assignee_id == user.id
+    groups = (HumanTask.candidate_group.in_(user.group_codes or {"-"})) & (
+        HumanTask.organisation_id == user.organisation_id)
+    visible = {"mine": mine, "groups": groups}.get(flt.scope, mine | groups)
+    stmt = select(HumanTask).where(visible)
+    if flt.state:
+        stmt = stmt.where(HumanTask.state == flt.state)
+    if flt.process_id:
+        stmt = stmt.join(ProcessInstance).where(ProcessInstance.process_id == flt.process_id)
+    if flt.priority:
+        stmt = stmt.where(HumanTask.priority == flt.priority)
+    now = utcnow()
+    overdue = case((HumanTask.due_at < now, 0), else_=1)
+    return stmt.order_by(overdue, HumanTask.priority.is_(None), HumanTask.priority, HumanTask.created_at)
+
+
+def inbox_counts(user: User) -> dict[str, int]:
+    """Ready tasks assigned to the user and offered to their groups."""
+    groups = (HumanTask.candidate_group.in_(user.group_codes or {"-"})) & (
+        HumanTask.organisation_id == user.organisation_id) & HumanTask.assignee_id.is_(None)
+    mine = db.session.scalar(select(func.count()).where(HumanTask.state == "ready", HumanTask.assignee_id == user.id))
+    grp = db.session.scalar(select(func.count()).where(HumanTask.state == "ready", groups))
+    return {"mine": mine or 0, "groups": grp or 0}
+
+
+def get_instance(instance_id: int, actor: User) -> ProcessInstance:
+    """An instance the actor may see."""
+    instance = db.session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"instance {instance_id} does not exist")
+    if not can_view_instance(actor, instance):
+        raise Forbidden("you may not see this instance")
+    return instance
+
+
+def get_task(task_id: int, actor: User) -> HumanTask:
+    """A task the actor may see (workers of it, and those who may see its instance)."""
+    task = db.session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} does not exist")
+    if not (can_complete(actor, task) or task.assignee_id == actor.id or can_view_instance(actor, task.instance)):
+        raise Forbidden("you may not see this task")
+    return task
+
+
+def task_form(task: HumanTask) -> dict[str, Any] | None:
+    """The JSON Schema of a task's form, from the task's own process version."""
+    return compiled_for(task.instance.version).forms.get(task.form_file or "")
+
+
+def task_data(task: HumanTask) -> dict[str, Any]:
+    """Current data of a ready task (deserialises the instance: task pages only, never lists)."""
+    compiled = compiled_for(task.instance.version)
+    run = ProcessRun.load(compiled, task.instance.state)
+    t = run.task(task.task_guid)
+    return dict(t.data) if t is not None else run.data()
+
+
+def instance_data(instance: ProcessInstance) -> dict[str, Any]:
+    """Current data of an instance."""
+    return ProcessRun.load(compiled_for(instance.version), instance.state).data()

@@ -1,0 +1,58 @@
+"""Knowledge lookup for the desk (Table 2 step 3): published articles and solutions of closed incidents."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+
+from ..extensions import db
+from ..models import Incident, KnowledgeArticle
+
+_SPLIT = re.compile(r"[\s,，。;；:：、/]+")
+
+
+@dataclass
+class Hit:
+    """One search result, article or past incident."""
+
+    kind: str
+    ref: str
+    title: str
+    excerpt: str
+    score: int
+
+
+def _terms(query: str) -> list[str]:
+    # Chinese has no spaces: besides whole tokens, use two-character windows so "数据库超时" finds "数据库连接超时".
+    terms: list[str] = []
+    for token in (t for t in _SPLIT.split(query or "") if t):
+        terms.append(token)
+        if len(token) > 2 and not token.isascii():
+            terms.extend(token[i:i + 2] for i in range(len(token) - 1))
+    seen: dict[str, None] = {}
+    for t in terms:
+        seen.setdefault(t, None)
+    return list(seen)[:20]
+
+
+def search(query: str, limit: int = 10) -> list[Hit]:
+    """Match published articles and closed incidents' solutions against the query terms."""
+    terms = _terms(query)
+    if not terms:
+        return []
+    art_cond = or_(*[KnowledgeArticle.title.contains(t) | KnowledgeArticle.body.contains(t) for t in terms])
+    hits: list[Hit] = []
+    for art in db.session.scalars(
+        select(KnowledgeArticle).where(KnowledgeArticle.status == "published", art_cond).limit(50)
+    ):
+        text = f"{art.title} {art.body}"
+        hits.append(Hit("article", f"KB-{art.id}", art.title, art.body[:160], sum(text.count(t) for t in terms)))
+    inc_cond = or_(*[Incident.symptoms.contains(t) for t in terms])
+    for inc in db.session.scalars(
+        select(Incident).where(Incident.status == "closed", Incident.solution != "", inc_cond).limit(50)
+    ):
+        hits.append(Hit("incident", inc.number, inc.symptoms[:80], inc.solution[:160],
+                        sum(inc.symptoms.count(t) for t in terms)))
+    hits.sort(key=lambda h: -h.score)
+    return hits[:limit]

@@ -1,0 +1,79 @@
+"""Template helpers: form rendering, local times, translated labels."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app, g
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Group
+from ..models.base import utcnow
+from ..services.forms import choices, field_order
+
+TASK_STATES = {"ready": _l("Open"), "completed": _l("Completed"), "cancelled": _l("Cancelled")}
+INSTANCE_STATES = {"running": _l("Running"), "completed": _l("Completed"), "cancelled": _l("Cancelled")}
+EVENT_LABELS = {
+    "instance_started": _l("Started"),
+    "task_ready": _l("Task ready"),
+    "task_completed": _l("Task completed"),
+    "element_completed": _l("Step done"),
+    "decision_evaluated": _l("Decision evaluated"),
+    "task_claimed": _l("Task claimed"),
+    "task_unclaimed": _l("Task released"),
+    "task_cancelled": _l("Task cancelled"),
+    "escalated_upward": _l("Escalated to the upper level"),
+    "escalation_refused": _l("Escalation not possible"),
+    "instance_completed": _l("Finished"),
+}
+
+
+def _tz() -> ZoneInfo:
+    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+
+
+def fmt_datetime(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(_tz()).strftime("%Y-%m-%d %H:%M")
+
+
+def local_input(value: Any) -> str:
+    """ISO 8601 text to the value of an <input type=datetime-local>."""
+    if not value:
+        return ""
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(_tz())
+    return parsed.strftime("%Y-%m-%dT%H:%M")
+
+
+def group_name(code: str | None) -> str:
+    if not code:
+        return "—"
+    if "group_names" not in g:
+        g.group_names = {c: (n, e) for c, n, e in db.session.execute(select(Group.code, Group.name, Group.name_en))}
+    zh, en = g.group_names.get(code, (code, code))
+    return zh if str(get_locale()) == "zh_CN" else en
+
+
+def register_filters(app: Flask) -> None:
+    """Make the helpers available in every template."""
+    app.jinja_env.filters["datetime"] = fmt_datetime
+    app.jinja_env.filters["local_input"] = local_input
+    app.jinja_env.globals.update(
+        form_fields=field_order,
+        form_choices=choices,
+        now=utcnow,
+        group_name=group_name,
+        task_state=lambda s: TASK_STATES.get(s, s),
+        instance_state=lambda s: INSTANCE_STATES.get(s, s),
+        event_label=lambda s: EVENT_LABELS.get(s, s),
+    )

@@ -1,0 +1,23 @@
+"""Instance page: record fields, status, current tasks, history."""
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Event, HumanTask, Incident
+from ..services import instances
+
+bp = Blueprint("instances", __name__, url_prefix="/instances")
+
+
+@bp.route("/<int:instance_id>")
+@login_required
+def show(instance_id: int):  # noqa: ANN201
+    instance = instances.get_instance(instance_id, current_user)
+    tasks = db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)
+                               .order_by(HumanTask.id)).all()
+    events = db.session.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.seq)).all()
+    record = db.session.scalar(select(Incident).where(Incident.instance_id == instance.id))
+    return render_template("instances/show.html", instance=instance, tasks=tasks, events=events, record=record)

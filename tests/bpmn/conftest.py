@@ -1,0 +1,40 @@
+"""Engine-only fixtures: compile the repository's diagrams without Flask or a database."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.engine.definitions import compile_process, read_bpmn
+from app.engine.xml import parse_xml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(process_id: str):
+    """Compile bpmn/<process_id>.bpmn with the DMN files and forms it references."""
+    bpmn_path = ROOT / "bpmn" / f"{process_id}.bpmn"
+    data = bpmn_path.read_bytes()
+    dmn = {p.name: p.read_bytes() for p in (ROOT / "dmn").glob("*.dmn")}
+    forms = {p.name: p.read_bytes() for p in (ROOT / "forms" / process_id).glob("*.json")}
+    return compile_process(process_id, data, dmn, forms, bpmn_name=bpmn_path.name)
+
+
+def all_flows(process_id: str) -> set[str]:
+    info = read_bpmn(parse_xml((ROOT / "bpmn" / f"{process_id}.bpmn").read_bytes()))
+    return {f["id"] for f in info.flows if f["process"] == process_id}
+
+
+@pytest.fixture(scope="session")
+def incident_process():
+    return load("incident")
+
+
+class Coverage:
+    """Flows taken across the tests of one session, per process."""
+
+    taken: dict[str, set[str]] = {}
+
+    @classmethod
+    def add(cls, process_id: str, flows: set[str]) -> None:
+        cls.taken.setdefault(process_id, set()).update(flows)

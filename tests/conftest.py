@@ -1,0 +1,127 @@
+"""Shared fixtures: a session-wide app with deployed definitions and demo data, per-test rolled-back db."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from app import create_app
+from app.config import TestConfig
+from app.extensions import db as _db
+from app.models import User
+
+DEMO_PASSWORD = TestConfig.DEMO_PASSWORD
+# Demo usernames by role, for login_as(role).
+ROLE_USERS = {
+    "requester": "reporter",
+    "service_desk": "desk",
+    "desk_call_taking": "desk_call",
+    "support_line_1": "line1",
+    "support_line_2": "line2",
+    "support_line_3": "line3",
+    "incident_lead": "incident_lead",
+    "auditor": "auditor",
+    "administrator": "admin",
+    "process_owner": "owner",
+    "desk_city": "desk_city",
+    "line1_city": "line1_city",
+}
+
+
+def _test_config() -> dict:
+    return {
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("TEST_DATABASE_URL", "sqlite://"),
+        "WTF_CSRF_ENABLED": False,
+        "SERVER_NAME": "localhost",
+    }
+
+
+def setup_database(app: Flask) -> None:
+    """Create tables, demo data and deploy the repository's definitions, committed once."""
+    from app.services.definitions import clear_cache, deploy_directories
+    from app.services.demo import seed_demo
+
+    with app.app_context():
+        _db.drop_all()
+        _db.create_all()
+        seed_demo(DEMO_PASSWORD)
+        deploy_directories(app.config["BPMN_DIR"], app.config["DMN_DIR"], app.config["FORMS_DIR"])
+        _db.session.commit()
+        clear_cache()
+
+
+@pytest.fixture(scope="session")
+def app() -> Iterator[Flask]:
+    os.environ.setdefault("APP_ENV", "testing")
+    application = create_app({**{k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()},
+                              **_test_config()})
+    setup_database(application)
+    yield application
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator:
+    """A database session whose work is rolled back after the test (commits become savepoints)."""
+    with app.app_context():
+        connection = _db.engine.connect()
+        outer = connection.begin()
+        original = _db.session
+        _db.session = _db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint"})
+        try:
+            yield _db
+        finally:
+            _db.session.remove()
+            _db.session = original
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def user(db) -> callable:
+    """Look up a demo user by username."""
+
+    def get(username: str) -> User:
+        found = db.session.scalar(select(User).where(User.username == username))
+        assert found is not None, username
+        return found
+
+    return get
+
+
+@pytest.fixture
+def client(app: Flask, db) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def login_as(app: Flask, db, user) -> callable:
+    """Factory: a test client logged in as the demo user of a role (or a username)."""
+
+    def make(role: str) -> FlaskClient:
+        username = ROLE_USERS.get(role, role)
+        u = user(username)
+        c = app.test_client()
+        with c.session_transaction() as sess:
+            sess["_user_id"] = str(u.id)
+            sess["_fresh"] = True
+        c.user = u  # type: ignore[attr-defined]
+        return c
+
+    return make
+
+
+@pytest.fixture
+def api_as(app: Flask, db, user) -> callable:
+    """Factory: headers with a bearer token for the demo user of a role."""
+    from app.services.identity import issue_token
+
+    def make(role: str) -> dict[str, str]:
+        u = user(ROLE_USERS.get(role, role))
+        with app.test_request_context():
+            return {"Authorization": f"Bearer {issue_token(u)}"}
+
+    return make

@@ -1,0 +1,93 @@
+"""Valid form data for each incident step and the paths that together take every sequence flow.
+
+Shared by tests/bpmn (engine only), tests/integration (HTTP) and benchmarks/engine.py.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+def start_data(**over: Any) -> dict[str, Any]:
+    data = {
+        "reporter_name": "张三",
+        "reporter_contact": "13800000000",
+        "channel": "phone",
+        "occurred_at": "2026-11-25T09:30:00+08:00",
+        "symptoms": "监测数据库连接超时，页面无法查询",
+        "error_codes": "ORA-12170",
+        "impact": "high",
+        "urgency": "medium",
+        "category": "database",
+    }
+    data.update(over)
+    return data
+
+
+def record(in_scope: bool = True, **over: Any) -> dict[str, Any]:
+    data = {k: v for k, v in start_data().items() if k != "channel"}
+    data["in_scope"] = in_scope
+    if not in_scope:
+        data["out_of_scope_reason"] = "不属于本单位运维范围"
+    data.update(over)
+    return data
+
+
+def desk(solved: bool) -> dict[str, Any]:
+    if solved:
+        return {"desk_solved": True, "desk_solution": "按知识库 KB-1 重启监听器", "knowledge_refs": ["KB-1"]}
+    return {"desk_solved": False}
+
+
+def investigate(outcome: str, root_cause_known: bool = True) -> dict[str, Any]:
+    data = {"outcome": outcome, "diagnosis": "连接池耗尽" if outcome == "solved" else "本线无法解决"}
+    if outcome == "solved":
+        data.update({"solution": "扩大连接池并重启服务", "root_cause_known": root_cause_known})
+    return data
+
+
+def leads(create_problem: bool) -> dict[str, Any]:
+    return {"create_problem": create_problem, "problem_summary": "连接池反复耗尽，原因不明"}
+
+
+def resolve(needs_change: bool) -> dict[str, Any]:
+    data = {"resolution": "调整连接池参数，服务已恢复", "service_restored": True, "needs_change": needs_change}
+    if needs_change:
+        data["rfc_summary"] = "永久调整数据库连接池配置"
+    return data
+
+
+def confirm(confirmed: bool) -> dict[str, Any]:
+    return {"confirmed": confirmed, "feedback": "已恢复" if confirmed else "问题仍然存在", "satisfaction": 4}
+
+
+def close() -> dict[str, Any]:
+    return {"closure_code": "resolved", "closure_note": "用户确认后关闭"}
+
+
+# Each path: the start data and the (task spec id, form data) steps in the order they become ready.
+PATHS: dict[str, tuple[dict, list[tuple[str, dict]]]] = {
+    "out_of_scope": (start_data(), [("detect_and_record", record(in_scope=False))]),
+    "desk_solves": (start_data(impact="low", urgency="low", category="terminal"), [
+        ("detect_and_record", record(impact="low", urgency="low", category="terminal")),
+        ("classify_and_first_support", desk(True)),
+        ("confirm_resolution", confirm(True)),
+        ("close_incident", close()),
+    ]),
+    "escalations_problem_rfc_reopen": (start_data(category="hardware"), [
+        ("detect_and_record", record(category="hardware")),
+        ("classify_and_first_support", desk(False)),
+        ("investigate_and_diagnose", investigate("escalate")),   # line 1 -> line 2
+        ("investigate_and_diagnose", investigate("escalate")),   # line 2 -> line 3
+        ("investigate_and_diagnose", investigate("escalate")),   # line 3 -> upper level desk
+        ("classify_and_first_support", desk(False)),
+        ("investigate_and_diagnose", investigate("solved", root_cause_known=False)),
+        ("report_to_leads", leads(True)),
+        ("resolve_and_recover", resolve(True)),
+        ("confirm_resolution", confirm(False)),
+        ("investigate_and_diagnose", investigate("solved")),
+        ("resolve_and_recover", resolve(False)),
+        ("confirm_resolution", confirm(True)),
+        ("close_incident", close()),
+    ]),
+}
+SIMPLE_PATH = "desk_solves"
