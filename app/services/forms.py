@@ -84,6 +84,7 @@ def coerce_post(schema: dict[str, Any], form: Any, tz: str = "Asia/Shanghai") ->
     Values that cannot be converted are kept as strings so validation reports them beside the field.
     """
     data: dict[str, Any] = {}
+    required = set(schema.get("required", []))
     for name in field_order(schema):
         prop = schema["properties"][name]
         if prop.get("readOnly"):
@@ -92,8 +93,9 @@ def coerce_post(schema: dict[str, Any], form: Any, tz: str = "Asia/Shanghai") ->
         if kind == "boolean":
             raw = form.get(name)
             if raw in (None, ""):
-                # An unchecked checkbox sends nothing: that is an explicit "no".
-                if prop.get("x-widget") != "radio":
+                # Optional booleans are checkboxes, where sending nothing means "no"; required ones are
+                # yes/no radios, where sending nothing means "not answered" and validation says so.
+                if name not in required:
                     data[name] = False
                 continue
             data[name] = raw in {"true", "on", "1", "yes"}

@@ -1,11 +1,12 @@
 """Server-rendered pages: thin views over services."""
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
+from werkzeug.exceptions import HTTPException
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ..extensions import csrf, db, login_manager
+from ..extensions import api, csrf, db, login_manager
 from ..models import User
 from ..services.errors import ServiceError
 
@@ -16,6 +17,8 @@ def register_web(app: Flask) -> None:
     from .filters import register_filters
 
     register_filters(app)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
@@ -41,8 +44,14 @@ def register_web(app: Flask) -> None:
             return exc.to_dict(), exc.status
         return render_template("errors/error.html", status=exc.status, message=exc.message), exc.status
 
-    for status, text in ((403, "You may not do this."), (404, "Not found."), (413, "The upload is too large.")):
-        app.register_error_handler(status, _html_error(status, text))
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):  # noqa: ANN202
+        if request.path.startswith("/api/"):
+            return api.handle_http_exception(exc)
+        text = {403: _("You may not do this."), 404: _("Not found."), 413: _("The upload is too large."),
+                400: _("The request could not be understood (was the form open too long? reload and retry).")}
+        message = text.get(exc.code or 500, exc.description)
+        return render_template("errors/error.html", status=exc.code, message=message), exc.code
 
     @app.after_request
     def security_headers(response):  # noqa: ANN001, ANN202
@@ -55,14 +64,5 @@ def register_web(app: Flask) -> None:
 
 
 def _csrf_on_post() -> None:
-    if request.method in {"POST", "PUT", "PATCH", "DELETE"}:
+    if request.method in {"POST", "PUT", "PATCH", "DELETE"} and current_app.config.get("WTF_CSRF_ENABLED", True):
         csrf.protect()
-
-
-def _html_error(status: int, text: str):  # noqa: ANN202
-    def handler(exc):  # noqa: ANN001, ANN202
-        if request.path.startswith("/api/"):
-            return {"error": str(status), "message": getattr(exc, "description", text)}, status
-        return render_template("errors/error.html", status=status, message=_(text)), status
-
-    return handler
