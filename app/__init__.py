@@ -19,7 +19,7 @@ def create_app(config: dict[str, Any] | type | None = None) -> Flask:
     check_production(app.config)
 
     from . import models  # noqa: F401  (register tables with the metadata)
-    from .extensions import api, babel, csrf, db, login_manager, migrate
+    from .extensions import babel, csrf, db, login_manager, migrate
     from .i18n import select_locale, select_timezone
 
     db.init_app(app)
@@ -27,7 +27,6 @@ def create_app(config: dict[str, Any] | type | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
-    api.init_app(app)
 
     from .services import incident  # noqa: F401  (registers process hooks)
     from .web import register_web
@@ -35,7 +34,7 @@ def create_app(config: dict[str, Any] | type | None = None) -> Flask:
     from .cli import register_cli
 
     register_web(app)
-    register_api(app, api)
+    register_api(app)
     register_cli(app)
     _sqlite_pragmas(app)
     return app

@@ -32,6 +32,22 @@ ROLE_USERS = {
 }
 
 
+class IsolatedClient(FlaskClient):
+    """Test client that starts each request with an empty `g`.
+
+    The per-test `db` fixture keeps an app context pushed, and Flask reuses it for requests, so without
+    this the user flask-login cached in `g` by one client's request would leak into the next client's.
+    """
+
+    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        from flask import g, has_app_context
+
+        if has_app_context():
+            for name in list(vars(g)):
+                delattr(g, name)
+        return super().open(*args, **kwargs)
+
+
 def _test_config() -> dict:
     return {
         "SQLALCHEMY_DATABASE_URI": os.environ.get("TEST_DATABASE_URL", "sqlite://"),
@@ -59,6 +75,7 @@ def app() -> Iterator[Flask]:
     os.environ.setdefault("APP_ENV", "testing")
     application = create_app({**{k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()},
                               **_test_config()})
+    application.test_client_class = IsolatedClient
     setup_database(application)
     yield application
 

@@ -5,12 +5,17 @@ from flask import Flask
 from flask_smorest import Api
 
 
-def register_api(app: Flask, api: Api) -> None:
-    """Register API blueprints and the bearer security scheme in the OpenAPI document."""
+def register_api(app: Flask) -> Api:
+    """Create this app's Api, register the API blueprints and the bearer scheme in the OpenAPI document."""
     from ..extensions import csrf
     from . import auth, groups, instances, processes, tasks
 
+    # One Api per application: its OpenAPI spec and blueprint registrations are per app.
+    api = Api(app)
+    app.extensions["api"] = api
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.spec.components.schema("TaskDetail", schema=tasks.TaskDetail)
     for module in (auth, processes, instances, tasks, groups):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix=f"/api/v1{module.PREFIX}")
+    return api

@@ -45,8 +45,9 @@ def list_tasks(args: dict):  # noqa: ANN201
 
 
 @blp.route("/<int:task_id>", methods=["GET"])
-@blp.doc(security=SECURITY)
-@blp.response(200, TaskDetail)
+@blp.doc(security=SECURITY, responses={"200": {"description": "The task", "content": {
+    "application/json": {"schema": "TaskDetail"}}}})
+@blp.response(200)
 @token_required
 def show(task_id: int):  # noqa: ANN201
     """A task with its form's JSON Schema and current data."""

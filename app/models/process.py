@@ -124,6 +124,7 @@ class Event(db.Model):
     hash: Mapped[str] = mapped_column(String(64))
 
     actor: Mapped[User | None] = relationship()
+    instance: Mapped[ProcessInstance] = relationship()
 
 
 class BusinessKeyCounter(db.Model):

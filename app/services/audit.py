@@ -23,12 +23,12 @@ def _iso(at: datetime) -> str:
 
 
 def event_hash(
-    *, instance_id: int, seq: int, type: str, spec_id: str | None, task_guid: str | None,
+    *, instance_key: str, seq: int, type: str, spec_id: str | None, task_guid: str | None,
     actor_id: int | None, organisation_id: int | None, created_at: datetime, data: dict, prev_hash: str,
 ) -> str:
     """Hash of an event's content chained to the previous event's hash."""
     body = _canonical({
-        "instance_id": instance_id, "seq": seq, "type": type, "spec_id": spec_id,
+        "instance": instance_key, "seq": seq, "type": type, "spec_id": spec_id,
         "task_guid": task_guid, "actor_id": actor_id, "organisation_id": organisation_id,
         "created_at": _iso(created_at), "data": data, "prev_hash": prev_hash,
     })
@@ -54,12 +54,14 @@ def append_event(
     org_id = organisation_id if organisation_id is not None else (
         actor.organisation_id if actor is not None else instance.organisation_id)
     actor_id = actor.id if actor is not None else None
+    # The business key (not the row id) binds the event to its instance: it exists before the first flush,
+    # so starting an instance needs no extra round trip, and it is what an auditor reads.
     digest = event_hash(
-        instance_id=instance.id, seq=seq, type=type, spec_id=spec_id, task_guid=task_guid,
+        instance_key=instance.business_key, seq=seq, type=type, spec_id=spec_id, task_guid=task_guid,
         actor_id=actor_id, organisation_id=org_id, created_at=created_at, data=payload, prev_hash=prev,
     )
     event = Event(
-        instance_id=instance.id, seq=seq, type=type, spec_id=spec_id, task_guid=task_guid,
+        instance=instance, seq=seq, type=type, spec_id=spec_id, task_guid=task_guid,
         actor_id=actor_id, organisation_id=org_id, created_at=created_at, data=payload,
         prev_hash=prev, hash=digest,
     )
@@ -69,7 +71,7 @@ def append_event(
     return event
 
 
-def verify_chain(events: list[Event]) -> tuple[bool, str | None]:
+def verify_chain(events: list[Event], instance_key: str) -> tuple[bool, str | None]:
     """Recompute a chain in sequence order; return (ok, description of the first problem)."""
     prev = GENESIS
     expected_seq = 1
@@ -79,7 +81,7 @@ def verify_chain(events: list[Event]) -> tuple[bool, str | None]:
         if ev.prev_hash != prev:
             return False, f"event #{ev.seq} does not chain to its predecessor"
         digest = event_hash(
-            instance_id=ev.instance_id, seq=ev.seq, type=ev.type, spec_id=ev.spec_id,
+            instance_key=instance_key, seq=ev.seq, type=ev.type, spec_id=ev.spec_id,
             task_guid=ev.task_guid, actor_id=ev.actor_id, organisation_id=ev.organisation_id,
             created_at=_naive_utc(ev.created_at),
             data=ev.data, prev_hash=ev.prev_hash,

@@ -11,7 +11,7 @@ from .audit import verify_chain
 def verify_instance(instance: ProcessInstance) -> tuple[bool, str | None]:
     """Check one instance's chain, including that its head matches the last event."""
     events = list(db.session.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.seq)))
-    ok, problem = verify_chain(events)
+    ok, problem = verify_chain(events, instance.business_key)
     if not ok:
         return ok, problem
     if len(events) != instance.event_seq or (events and events[-1].hash != instance.event_head):

@@ -64,13 +64,20 @@ def next_business_key(prefix: str, now: datetime | None = None) -> str:
     raise Conflict("could not allocate a business key, please retry")
 
 
+def _eligible(user: User, task: HumanTask) -> bool:
+    """Is the task offered to this user (their group in their organisation), whoever holds it now?"""
+    if user.in_group("auditor"):
+        return False
+    return task.candidate_group in user.group_codes and task.organisation_id == user.organisation_id
+
+
 def can_complete(user: User, task: HumanTask) -> bool:
     """May this user work on (claim or complete) the task?"""
     if task.state != "ready" or user.in_group("auditor"):
         return False
     if task.assignee_id is not None:
         return task.assignee_id == user.id
-    return task.candidate_group in user.group_codes and task.organisation_id == user.organisation_id
+    return _eligible(user, task)
 
 
 def can_view_instance(user: User, instance: ProcessInstance) -> bool:
@@ -121,17 +128,17 @@ def start_instance(
         status="running",
         state=b"",
     )
-    if hooks:
-        hooks.on_start(instance, run, actor, data)
-    instance.state = run.dump()
-    db.session.add(instance)
-    db.session.flush()
-    append_event(instance, "instance_started", actor=actor, data={
-        "process_id": process_id, "version": version.version, "business_key": instance.business_key,
-        "start_data": data,
-    })
-    _apply(instance, run, actor)
-    return _save(instance, run)
+    # No autoflush until the end: the instance is inserted once, complete with its state and events.
+    with db.session.no_autoflush:
+        if hooks:
+            hooks.on_start(instance, run, actor, data)
+        db.session.add(instance)
+        append_event(instance, "instance_started", actor=actor, data={
+            "process_id": process_id, "version": version.version, "business_key": instance.business_key,
+            "start_data": data,
+        })
+        _apply(instance, run, actor)
+        return _save(instance, run)
 
 
 def complete_task(task_id: int, actor: User, data: dict[str, Any]) -> ProcessInstance:
@@ -169,10 +176,7 @@ def complete_task(task_id: int, actor: User, data: dict[str, Any]) -> ProcessIns
 
 def _save(instance: ProcessInstance, run: ProcessRun) -> ProcessInstance:
     instance.state = run.dump()
-    try:
-        db.session.flush()
-    except StaleDataError:
-        raise Conflict("the instance was changed by someone else; reload and try again") from None
+    _flush_instance()
     return instance
 
 
@@ -229,7 +233,6 @@ def _record(
         group, assignee = _candidate(instance, meta, data)
         human = HumanTask(
             instance=instance,
-            instance_id=instance.id,
             task_guid=ev.guid,
             spec_id=ev.spec_id,
             name=ev.name or ev.spec_id,
@@ -262,7 +265,13 @@ def _record(
 
 def claim_task(task_id: int, actor: User) -> HumanTask:
     """Take an unassigned group task into one's own inbox."""
-    task = _task_for_work(task_id, actor)
+    task = db.session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} does not exist")
+    if task.state != "ready":
+        raise Conflict(f"task {task_id} is already {task.state}", state=task.state)
+    if not (_eligible(actor, task) or task.assignee_id == actor.id):
+        raise Forbidden("you may not work on this task")
     if task.assignee_id is not None:
         if task.assignee_id == actor.id:
             return task
@@ -300,9 +309,15 @@ def _task_for_work(task_id: int, actor: User) -> HumanTask:
 
 
 def _flush_instance() -> None:
+    """Flush, turning a lost race into a conflict: either the version check or the event chain's
+    (instance, seq) uniqueness catches a concurrent writer, depending on which statement runs first."""
     try:
         db.session.flush()
     except StaleDataError:
+        raise Conflict("the instance was changed by someone else; reload and try again") from None
+    except IntegrityError as exc:
+        if "uq_event_instance_id" not in str(exc.orig):
+            raise
         raise Conflict("the instance was changed by someone else; reload and try again") from None
 
 

@@ -6,7 +6,7 @@ from werkzeug.exceptions import HTTPException
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ..extensions import api, csrf, db, login_manager
+from ..extensions import csrf, db, login_manager
 from ..models import User
 from ..services.errors import ServiceError
 
@@ -29,8 +29,8 @@ def register_web(app: Flask) -> None:
         return user if user is not None and user.active else None
 
     for bp in (auth.bp, inbox.bp, incidents.bp, instances.bp):
-        bp.before_request(_csrf_on_post)
         app.register_blueprint(bp)
+    app.before_request(_csrf_on_post)
 
     @app.context_processor
     def inject() -> dict:
@@ -47,7 +47,7 @@ def register_web(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):  # noqa: ANN202
         if request.path.startswith("/api/"):
-            return api.handle_http_exception(exc)
+            return current_app.extensions["api"].handle_http_exception(exc)
         text = {403: _("You may not do this."), 404: _("Not found."), 413: _("The upload is too large."),
                 400: _("The request could not be understood (was the form open too long? reload and retry).")}
         message = text.get(exc.code or 500, exc.description)
@@ -64,5 +64,8 @@ def register_web(app: Flask) -> None:
 
 
 def _csrf_on_post() -> None:
+    # Every state-changing page request carries the form token; the API uses bearer tokens instead.
+    if request.path.startswith("/api/"):
+        return
     if request.method in {"POST", "PUT", "PATCH", "DELETE"} and current_app.config.get("WTF_CSRF_ENABLED", True):
         csrf.protect()

@@ -1,0 +1,110 @@
+"""Stale writes are refused: optimistic locking on the instance, and real concurrency on PostgreSQL."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from app.extensions import db
+from app.models import Event, HumanTask, ProcessInstance, User
+from app.services import incident, instances
+from app.services.errors import Conflict
+from tests.conftest import IsolatedClient, _test_config, setup_database
+from tests.support import record, start_data
+
+
+def test_stale_instance_write_is_refused(db, user):
+    """Two sessions load the same instance; the one that writes second gets a conflict."""
+    desk = user("desk")
+    instance = incident.record_incident(desk, start_data())
+    db.session.flush()
+    task = db.session.scalar(select(HumanTask).where(HumanTask.instance_id == instance.id))
+    # Simulate another writer that committed since we read the instance: bump its version underneath us.
+    db.session.execute(ProcessInstance.__table__.update().where(ProcessInstance.id == instance.id)
+                       .values(lock_version=ProcessInstance.lock_version + 1))
+    with pytest.raises(Conflict, match="changed by someone else"):
+        instances.complete_task(task.id, desk, record())
+
+
+def _pg_url() -> str | None:
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    return url if url.startswith("postgresql") else None
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(_pg_url() is None, reason="runs in the PostgreSQL pass (TEST_DATABASE_URL=postgresql...)")
+def test_two_concurrent_completions_exactly_one_wins():
+    url = make_url(_pg_url()).set(database="itsm_test_concurrency")
+    import psycopg
+
+    admin = make_url(_pg_url()).set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS itsm_test_concurrency WITH (FORCE)")
+        conn.execute("CREATE DATABASE itsm_test_concurrency")
+    app = create_app({**_test_config(), "SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False),
+                      "TESTING": True, "SECRET_KEY": "x"})
+    app.test_client_class = IsolatedClient
+    setup_database(app)
+    with app.app_context():
+        desk = db.session.scalar(select(User).where(User.username == "desk"))
+        instance = incident.record_incident(desk, start_data())
+        db.session.commit()
+        task_id = db.session.scalar(select(HumanTask.id).where(HumanTask.instance_id == instance.id))
+        instance_id = instance.id
+        db.session.remove()
+
+    first_flushed, release_first = threading.Event(), threading.Event()
+    results: dict[str, object] = {}
+
+    def first() -> None:
+        with app.app_context():
+            actor = db.session.scalar(select(User).where(User.username == "desk"))
+            try:
+                instances.complete_task(task_id, actor, record())
+                first_flushed.set()
+                release_first.wait(10)
+                db.session.commit()
+                results["first"] = "ok"
+            except Exception as exc:  # noqa: BLE001
+                first_flushed.set()
+                results["first"] = exc
+                db.session.rollback()
+
+    def second() -> None:
+        first_flushed.wait(10)
+        with app.app_context():
+            actor = db.session.scalar(select(User).where(User.username == "desk_call"))
+            try:
+                # Reads the instance as it was (the first writer has not committed), then blocks on its row
+                # lock at flush; once the first commits, the version check fails.
+                instances.complete_task(task_id, actor, record(symptoms="second writer"))
+                db.session.commit()
+                results["second"] = "ok"
+            except Exception as exc:  # noqa: BLE001
+                results["second"] = exc
+                db.session.rollback()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    first_flushed.wait(10)
+    time.sleep(0.5)  # let the second writer reach its blocked UPDATE
+    release_first.set()
+    for t in threads:
+        t.join(20)
+
+    assert results["first"] == "ok"
+    assert isinstance(results["second"], Conflict), results["second"]
+    with app.app_context():
+        instance = db.session.get(ProcessInstance, instance_id)
+        completions = db.session.scalars(select(Event).where(
+            Event.instance_id == instance_id, Event.type == "task_completed")).all()
+        assert len(completions) == 1 and completions[0].actor.username == "desk"
+        assert instance.lock_version == 2
+        db.session.remove()
+        db.engine.dispose()
