@@ -28,13 +28,13 @@ def create_app(config: dict[str, Any] | type | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
 
-    from .services import incident  # noqa: F401  (registers process hooks)
-    from .web import register_web
     from .api import register_api
     from .cli import register_cli
+    from .services import incident  # noqa: F401  (registers process hooks)
+    from .web import register_web
 
-    register_web(app)
     register_api(app)
+    register_web(app)  # after the API: its HTTPException handler answers HTML outside /api/
     register_cli(app)
     _sqlite_pragmas(app)
     return app

@@ -20,3 +20,11 @@ def select_locale() -> str:
 
 def select_timezone() -> str:
     return current_app.config["BABEL_DEFAULT_TIMEZONE"]
+
+
+def ui_language() -> str:
+    """The UI language as our own code, 'zh_CN' or 'en' (Babel spells Chinese 'zh_Hans_CN')."""
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return "zh_CN" if locale is not None and locale.language == "zh" else "en"

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -15,6 +18,7 @@ from app.extensions import db as _db
 from app.models import User
 
 DEMO_PASSWORD = TestConfig.DEMO_PASSWORD
+TRANSLATIONS = Path(__file__).resolve().parents[1] / "app" / "translations"
 # Demo usernames by role, for login_as(role).
 ROLE_USERS = {
     "requester": "reporter",
@@ -30,6 +34,31 @@ ROLE_USERS = {
     "desk_city": "desk_city",
     "line1_city": "line1_city",
 }
+
+
+def compile_catalogs(directory: Path = TRANSLATIONS) -> list[Path]:
+    """Compile each .po whose .mo is missing or stale, like `pybabel compile --use-fuzzy`; return what was written."""
+    written = []
+    for po_path in sorted(directory.glob("*/LC_MESSAGES/*.po")):
+        mo_path = po_path.with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        with po_path.open("rb") as f:
+            catalog = read_po(f, locale=po_path.parent.parent.name)
+        # Write beside the target and rename, so parallel workers never read a half-written file.
+        tmp = mo_path.with_name(f".{mo_path.name}.{os.getpid()}.tmp")
+        with tmp.open("wb") as f:
+            write_mo(f, catalog, use_fuzzy=True)
+        os.replace(tmp, mo_path)
+        written.append(mo_path)
+    return written
+
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the UI catalogs before anything renders a page (Flask-Babel caches them per process), so the
+    suite works on a fresh clone before `make install` has run `pybabel compile`."""
+    compile_catalogs()
 
 
 class IsolatedClient(FlaskClient):

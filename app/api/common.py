@@ -1,8 +1,9 @@
 """Shared API pieces: token authentication, error bodies, schemas."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from flask import g, request
 from marshmallow import Schema, fields

@@ -1,6 +1,7 @@
 """Deployed processes and starting instances."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import func, select
@@ -61,7 +62,7 @@ def start(body: dict, process_id: str):  # noqa: ANN201
     """Start an instance of the latest version with start-form data."""
     user = api_user()
     if user.in_group("auditor") and len(user.memberships) == 1:
-        raise Forbidden("auditors are read-only")
+        raise Forbidden(_("Auditors have read-only access."))
     if process_id == incident.PROCESS_ID:
         # The desk records on behalf of callers; anyone else reports their own fault.
         start_fn = incident.record_incident if user.in_group("service_desk") else incident.report_fault

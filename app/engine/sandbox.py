@@ -98,7 +98,7 @@ def _getitem(obj: Any, key: Any) -> Any:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat()
+    return _dt.datetime.now(_dt.UTC).isoformat()
 
 
 def _builtins() -> dict[str, Any]:

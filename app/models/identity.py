@@ -12,7 +12,7 @@ from ..extensions import db
 from .base import UTCDateTime, utcnow
 
 
-class OrgLevel(str, enum.Enum):
+class OrgLevel(enum.StrEnum):
     """The four department levels of the spec; order matters for escalation."""
 
     national = "national"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..extensions import db
@@ -94,4 +94,4 @@ def verify_chain(events: list[Event], instance_key: str) -> tuple[bool, str | No
 
 
 def _naive_utc(at: datetime) -> datetime:
-    return at.astimezone(timezone.utc).replace(tzinfo=None) if at.tzinfo else at
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at

@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from ..engine.definitions import (
@@ -101,7 +102,7 @@ def latest_version(process_id: str) -> ProcessVersion | None:
 def require_latest(process_id: str) -> ProcessVersion:
     version = latest_version(process_id)
     if version is None:
-        raise NotFound(f"process {process_id!r} is not deployed")
+        raise NotFound(_("Process %(id)s is not deployed.", id=process_id))
     return version
 
 

@@ -50,7 +50,9 @@ def _message(error: jsonschema.ValidationError) -> str:
     if kind == "maximum":
         return _("Must be at most %(n)s.", n=error.validator_value)
     if kind == "format":
-        return _("Enter a valid %(fmt)s.", fmt=error.validator_value)
+        formats = {"date-time": _("date and time"), "date": _("date"), "email": _("e-mail address"),
+                   "ipv4": _("IPv4 address"), "uri": _("web address")}
+        return _("Enter a valid %(fmt)s.", fmt=formats.get(error.validator_value, error.validator_value))
     if kind == "additionalProperties":
         return _("Unexpected field.")
     return error.message
@@ -62,12 +64,13 @@ def validate(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     for error in validator.iter_errors(data):
         if error.validator == "required":
-            missing = [f for f in error.validator_value if f not in (error.instance or {})]
-            for name in missing:
-                errors.setdefault(name, []).append(_message(error))
+            # jsonschema reports one error per missing field, each carrying the whole required list.
+            for name in error.validator_value:
+                if name not in (error.instance or {}) and _message(error) not in errors.get(name, []):
+                    errors.setdefault(name, []).append(_message(error))
             continue
         if error.validator == "additionalProperties":
-            extra = set(error.instance or {}) - set((error.schema.get("properties") or {}))
+            extra = set(error.instance or {}) - set(error.schema.get("properties") or {})
             for name in sorted(extra):
                 errors.setdefault(name, []).append(_message(error))
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
@@ -134,5 +135,5 @@ def user_from_token(token: str) -> User | None:
 def list_groups(actor: User) -> list[Group]:
     """Groups with their members; for administrators and auditors only."""
     if not actor.in_group("administrator", "auditor"):
-        raise Forbidden("only administrators and auditors may list group members")
+        raise Forbidden(_("Only administrators and auditors may list group members."))
     return list(db.session.scalars(select(Group).order_by(Group.id)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..engine.runtime import ProcessRun
@@ -23,14 +24,14 @@ _CODE_FIELDS = ("impact", "urgency", "priority", "category", "service_class", "s
 def record_incident(actor: User, data: dict[str, Any], *, requester: User | None = None) -> ProcessInstance:
     """The service desk records an incident reported by any channel (Table 2 steps 1-2)."""
     if not actor.in_group("service_desk"):
-        raise Forbidden("only the service desk records incidents")
+        raise Forbidden(_("Only the service desk records incidents."))
     return instances.start_instance(PROCESS_ID, actor, _with_defaults(data, "phone"), requester=requester)
 
 
 def report_fault(actor: User, data: dict[str, Any]) -> ProcessInstance:
     """Any user reports a fault through the web (Table 2 step 1); the desk then records it."""
     if actor.in_group("auditor") and len(actor.memberships) == 1:
-        raise Forbidden("auditors are read-only")
+        raise Forbidden(_("Auditors have read-only access."))
     data = _with_defaults(data, "web")
     data.setdefault("reporter_name", actor.display_name)
     data.setdefault("reporter_contact", actor.email or actor.phone or actor.username)
@@ -128,7 +129,8 @@ class IncidentHooks:
             select(ConfigurationItem).where(ConfigurationItem.code.in_(wanted)))} if wanted else {}
         unknown = wanted - set(cis)
         if unknown:
-            raise ValidationFailed("unknown configuration items", {"affected_cis": sorted(unknown)})
+            raise ValidationFailed(_("Unknown configuration items."), {"affected_cis": [
+                _("Unknown configuration item %(code)s.", code=c) for c in sorted(unknown)]})
         incident.cis = [link for link in incident.cis if link.ci.code in wanted]
         for code in sorted(wanted - current):
             incident.cis.append(IncidentCI(ci=cis[code]))
@@ -138,7 +140,7 @@ def incident_for(instance: ProcessInstance) -> Incident:
     """The incident record of an incident instance."""
     incident = db.session.scalar(select(Incident).where(Incident.instance_id == instance.id))
     if incident is None:
-        raise NotFound("this instance has no incident record")
+        raise NotFound(_("This case has no incident record."))
     return incident
 
 

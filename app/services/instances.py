@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Query
@@ -61,7 +62,7 @@ def next_business_key(prefix: str, now: datetime | None = None) -> str:
             return f"{key}-0001"
         except IntegrityError:
             continue  # another transaction created today's counter first; increment it instead
-    raise Conflict("could not allocate a business key, please retry")
+    raise Conflict(_("Could not allocate a case number; please retry."))
 
 
 def _eligible(user: User, task: HumanTask) -> bool:
@@ -141,15 +142,21 @@ def start_instance(
         return _save(instance, run)
 
 
-def complete_task(task_id: int, actor: User, data: dict[str, Any]) -> ProcessInstance:
-    """Complete a ready human task with form data, run the engine to the next wait state, persist."""
+def _load_task(task_id: int, *, ready: bool = True) -> HumanTask:
+    """The task, or NotFound; with ready=True also Conflict when it is no longer open."""
     task = db.session.get(HumanTask, task_id)
     if task is None:
-        raise NotFound(f"task {task_id} does not exist")
-    if task.state != "ready":
-        raise Conflict(f"task {task_id} is already {task.state}", state=task.state)
+        raise NotFound(_("Task %(id)s does not exist.", id=task_id))
+    if ready and task.state != "ready":
+        raise Conflict(_("This task has already been handled (%(state)s).", state=task.state), state=task.state)
+    return task
+
+
+def complete_task(task_id: int, actor: User, data: dict[str, Any]) -> ProcessInstance:
+    """Complete a ready human task with form data, run the engine to the next wait state, persist."""
+    task = _load_task(task_id)
     if not can_complete(actor, task):
-        raise Forbidden("you may not complete this task")
+        raise Forbidden(_("You may not complete this task."))
     instance = task.instance
     compiled = compiled_for(instance.version)
     schema = compiled.forms.get(task.form_file or "")
@@ -159,7 +166,7 @@ def complete_task(task_id: int, actor: User, data: dict[str, Any]) -> ProcessIns
     try:
         run.complete(task.task_guid, data)
     except TaskNotReady:
-        raise Conflict(f"task {task_id} is no longer ready") from None
+        raise Conflict(_("This task has already been handled (%(state)s).", state="completed")) from None
     except EngineError as exc:
         raise ProcessFailed(str(exc), element_id=exc.element_id) from None
     task.state = "completed"
@@ -265,17 +272,13 @@ def _record(
 
 def claim_task(task_id: int, actor: User) -> HumanTask:
     """Take an unassigned group task into one's own inbox."""
-    task = db.session.get(HumanTask, task_id)
-    if task is None:
-        raise NotFound(f"task {task_id} does not exist")
-    if task.state != "ready":
-        raise Conflict(f"task {task_id} is already {task.state}", state=task.state)
+    task = _load_task(task_id)
     if not (_eligible(actor, task) or task.assignee_id == actor.id):
-        raise Forbidden("you may not work on this task")
+        raise Forbidden(_("You may not work on this task."))
     if task.assignee_id is not None:
         if task.assignee_id == actor.id:
             return task
-        raise Conflict("the task is already claimed by someone else")
+        raise Conflict(_("Someone else has already claimed this task."))
     task.assignee_id = actor.id
     append_event(task.instance, "task_claimed", actor=actor, spec_id=task.spec_id, task_guid=task.task_guid,
                  data={"task_id": task.id})
@@ -285,26 +288,15 @@ def claim_task(task_id: int, actor: User) -> HumanTask:
 
 def unclaim_task(task_id: int, actor: User) -> HumanTask:
     """Give a claimed task back to its group."""
-    task = _task_for_work(task_id, actor)
+    task = _load_task(task_id)
     if task.assignee_id != actor.id:
-        raise Forbidden("only the assignee may release a task")
+        raise Forbidden(_("Only the assignee may release a task."))
     if task.lane_id == REQUESTER_LANE:
-        raise Conflict("this task belongs to the requester and cannot be released")
+        raise Conflict(_("This task belongs to the requester and cannot be released."))
     task.assignee_id = None
     append_event(task.instance, "task_unclaimed", actor=actor, spec_id=task.spec_id, task_guid=task.task_guid,
                  data={"task_id": task.id})
     _flush_instance()
-    return task
-
-
-def _task_for_work(task_id: int, actor: User) -> HumanTask:
-    task = db.session.get(HumanTask, task_id)
-    if task is None:
-        raise NotFound(f"task {task_id} does not exist")
-    if task.state != "ready":
-        raise Conflict(f"task {task_id} is already {task.state}", state=task.state)
-    if not can_complete(actor, task):
-        raise Forbidden("you may not work on this task")
     return task
 
 
@@ -314,11 +306,11 @@ def _flush_instance() -> None:
     try:
         db.session.flush()
     except StaleDataError:
-        raise Conflict("the instance was changed by someone else; reload and try again") from None
+        raise Conflict(_("Someone else changed this case meanwhile; reload and try again.")) from None
     except IntegrityError as exc:
         if "uq_event_instance_id" not in str(exc.orig):
             raise
-        raise Conflict("the instance was changed by someone else; reload and try again") from None
+        raise Conflict(_("Someone else changed this case meanwhile; reload and try again.")) from None
 
 
 @dataclass
@@ -362,19 +354,17 @@ def get_instance(instance_id: int, actor: User) -> ProcessInstance:
     """An instance the actor may see."""
     instance = db.session.get(ProcessInstance, instance_id)
     if instance is None:
-        raise NotFound(f"instance {instance_id} does not exist")
+        raise NotFound(_("Case %(id)s does not exist.", id=instance_id))
     if not can_view_instance(actor, instance):
-        raise Forbidden("you may not see this instance")
+        raise Forbidden(_("You may not see this case."))
     return instance
 
 
 def get_task(task_id: int, actor: User) -> HumanTask:
     """A task the actor may see (workers of it, and those who may see its instance)."""
-    task = db.session.get(HumanTask, task_id)
-    if task is None:
-        raise NotFound(f"task {task_id} does not exist")
+    task = _load_task(task_id, ready=False)
     if not (can_complete(actor, task) or task.assignee_id == actor.id or can_view_instance(actor, task.instance)):
-        raise Forbidden("you may not see this task")
+        raise Forbidden(_("You may not see this task."))
     return task
 
 

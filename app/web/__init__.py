@@ -1,10 +1,10 @@
 """Server-rendered pages: thin views over services."""
 from __future__ import annotations
 
-from flask import Flask, current_app, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from werkzeug.exceptions import HTTPException
 
 from ..extensions import csrf, db, login_manager
 from ..models import User
@@ -34,9 +34,17 @@ def register_web(app: Flask) -> None:
 
     @app.context_processor
     def inject() -> dict:
-        from flask_babel import get_locale
+        from ..i18n import ui_language
 
-        return {"current_locale": str(get_locale()), "user": current_user}
+        def switch_language(lang: str) -> str:
+            # Keep the page's own query (filters, searches) when switching language.
+            args = request.args.to_dict(flat=False)
+            args["lang"] = [lang]
+            if not request.endpoint:
+                return "?lang=" + lang
+            return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+        return {"current_locale": ui_language(), "user": current_user, "switch_language": switch_language}
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):  # noqa: ANN202

@@ -6,11 +6,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g
-from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from ..extensions import db
+from ..i18n import ui_language
 from ..models import Group
 from ..models.base import utcnow
 from ..services.forms import choices, field_order
@@ -61,7 +61,7 @@ def group_name(code: str | None) -> str:
     if "group_names" not in g:
         g.group_names = {c: (n, e) for c, n, e in db.session.execute(select(Group.code, Group.name, Group.name_en))}
     zh, en = g.group_names.get(code, (code, code))
-    return zh if str(get_locale()) == "zh_CN" else en
+    return zh if ui_language() == "zh_CN" else en
 
 
 def register_filters(app: Flask) -> None:

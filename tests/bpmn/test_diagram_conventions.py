@@ -26,7 +26,7 @@ def _load(path: Path):
     root = etree.parse(str(path)).getroot()
     process = root.find("bpmn:process", NS)
     nodes = {el.get("id"): el for el in process.iter() if etree.QName(el).localname in NODE_TAGS}
-    flows = {el.get("id"): el for el in process.iter("{%s}sequenceFlow" % NS["bpmn"])}
+    flows = {el.get("id"): el for el in process.iter(f"{{{NS['bpmn']}}}sequenceFlow")}
     return root, process, nodes, flows
 
 

@@ -27,7 +27,7 @@ def test_stale_instance_write_is_refused(db, user):
     # Simulate another writer that committed since we read the instance: bump its version underneath us.
     db.session.execute(ProcessInstance.__table__.update().where(ProcessInstance.id == instance.id)
                        .values(lock_version=ProcessInstance.lock_version + 1))
-    with pytest.raises(Conflict, match="changed by someone else"):
+    with pytest.raises(Conflict):
         instances.complete_task(task.id, desk, record())
 
 

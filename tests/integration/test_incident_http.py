@@ -52,7 +52,7 @@ def test_escalation_moves_to_parent_desk(db, login_as):
     desk = login_as("service_desk")
     instance = _instance_from_redirect(db, desk.post("/incidents/record", data=form_post(start)))
     workers = []
-    for spec_id, data in steps[:6]:
+    for _spec_id, data in steps[:6]:
         task = ready_task(instance.id)
         workers.append(worker_for(task))
         assert login_as(workers[-1]).post(f"/tasks/{task.id}", data=form_post(data)).status_code == 302

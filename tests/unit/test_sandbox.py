@@ -18,7 +18,8 @@ def test_deleted_names_leave_context():
 
 
 def test_expressions():
-    assert sandbox.evaluate("impact == 'high' and urgency in ('high', 'medium')", {"impact": "high", "urgency": "medium"})
+    context = {"impact": "high", "urgency": "medium"}
+    assert sandbox.evaluate("impact == 'high' and urgency in ('high', 'medium')", context)
     assert sandbox.evaluate("max(a, 3) + len(b)", {"a": 1, "b": [1, 2]}) == 5
 
 
