@@ -32,6 +32,16 @@ def choices(prop: dict[str, Any]) -> list[tuple[Any, str]]:
     return []
 
 
+def choice_labels(schemas: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Field -> value -> label, gathered from all forms of a version, to show codes as people read them."""
+    labels: dict[str, dict[str, str]] = {}
+    for schema in schemas.values():
+        for name, prop in (schema.get("properties") or {}).items():
+            for value, label in choices(prop):
+                labels.setdefault(name, {})[str(value)] = label
+    return labels
+
+
 def _message(error: jsonschema.ValidationError) -> str:
     kind = error.validator
     if kind == "required":

@@ -17,6 +17,17 @@ from ..services.forms import choices, field_order
 
 TASK_STATES = {"ready": _l("Open"), "completed": _l("Completed"), "cancelled": _l("Cancelled")}
 INSTANCE_STATES = {"running": _l("Running"), "completed": _l("Completed"), "cancelled": _l("Cancelled")}
+INCIDENT_STATUS = {
+    "new": _l("New"),
+    "recorded": _l("Recorded"),
+    "out_of_scope": _l("Out of scope"),
+    "classified": _l("Classified"),
+    "escalated": _l("Escalated to the next line"),
+    "escalated_upward": _l("Escalated to the upper level"),
+    "resolved": _l("Resolved, awaiting confirmation"),
+    "reopened": _l("Reopened"),
+    "closed": _l("Closed"),
+}
 EVENT_LABELS = {
     "instance_started": _l("Started"),
     "task_ready": _l("Task ready"),
@@ -76,4 +87,5 @@ def register_filters(app: Flask) -> None:
         task_state=lambda s: TASK_STATES.get(s, s),
         instance_state=lambda s: INSTANCE_STATES.get(s, s),
         event_label=lambda s: EVENT_LABELS.get(s, s),
+        incident_status=lambda s: INCIDENT_STATUS.get(s, s),
     )

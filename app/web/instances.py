@@ -8,6 +8,8 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Event, HumanTask, Incident
 from ..services import instances
+from ..services.definitions import compiled_for
+from ..services.forms import choice_labels
 
 bp = Blueprint("instances", __name__, url_prefix="/instances")
 
@@ -20,4 +22,5 @@ def show(instance_id: int):  # noqa: ANN201
                                .order_by(HumanTask.id)).all()
     events = db.session.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.seq)).all()
     record = db.session.scalar(select(Incident).where(Incident.instance_id == instance.id))
-    return render_template("instances/show.html", instance=instance, tasks=tasks, events=events, record=record)
+    return render_template("instances/show.html", instance=instance, tasks=tasks, events=events, record=record,
+                           labels=choice_labels(compiled_for(instance.version).forms))
