@@ -182,15 +182,7 @@ class _DecisionEngine:
         self.meta = meta
 
     def result(self, task: Any) -> dict:
-        outcome = dmn_layer.evaluate_table(
-            self.decision_table,
-            task.data,
-            sandbox.evaluate,
-            aggregation=self.meta.get("aggregation"),
-            output_values=self.meta.get("output_values"),
-            default_outputs=self.meta.get("default_outputs"),
-            decision_id=self.decision_id,
-        )
+        outcome = evaluate_decision(self, task.data)
         log = getattr(task.workflow.script_engine, "decision_log", None)
         if log is not None:
             entry = outcome.to_event()
@@ -442,3 +434,24 @@ def check_script(source: str, element_id: str) -> DefinitionIssue | None:
     """Compile a script in the sandbox, returning an issue for the element if it is refused."""
     reason = sandbox.check(source, "exec")
     return DefinitionIssue(f"script does not compile: {reason}", element_id) if reason else None
+
+
+def load_decision(dmn: bytes, filename: str = "", max_bytes: int = DEFAULT_MAX_BYTES) -> _DecisionEngine:
+    """Parse one DMN document into the evaluator business rule tasks use."""
+    try:
+        root = parse_xml(dmn, filename=filename, max_bytes=max_bytes)
+        parser = _Parser(dmn_layer.table_metadata(root))
+        parser.add_dmn_xml(root, filename=filename)
+        (decision_id,) = list(parser.dmn_parsers)
+        return parser.get_engine(decision_id, root)
+    except (UnsafeXMLError, ValidationException, ValueError) as exc:
+        raise DefinitionError([DefinitionIssue(str(exc), file=filename)]) from None
+
+
+def evaluate_decision(engine: _DecisionEngine, data: dict[str, Any]) -> dmn_layer.DecisionResult:
+    """Evaluate a loaded decision on data with the sandbox, exactly as a business rule task would."""
+    return dmn_layer.evaluate_table(
+        engine.decision_table, data, sandbox.evaluate,
+        aggregation=engine.meta.get("aggregation"), output_values=engine.meta.get("output_values"),
+        default_outputs=engine.meta.get("default_outputs"), decision_id=engine.decision_id,
+    )
