@@ -47,7 +47,7 @@ def _migrations_dir() -> str:
 
 
 def _sqlite_pragmas(app: Flask) -> None:
-    """WAL and foreign keys for the embedded SQLite database."""
+    """WAL, foreign keys and real transactions for the embedded SQLite database."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         return
     from sqlalchemy import event
@@ -59,6 +59,9 @@ def _sqlite_pragmas(app: Flask) -> None:
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+            # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINTs; let SQLAlchemy emit
+            # BEGIN itself (the documented recipe), so nested transactions and rollbacks are exact.
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             if app.config["SQLALCHEMY_DATABASE_URI"] != "sqlite://":
@@ -66,3 +69,7 @@ def _sqlite_pragmas(app: Flask) -> None:
                 cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):  # noqa: ANN001
+            conn.exec_driver_sql("BEGIN")

@@ -111,17 +111,25 @@ def app() -> Iterator[Flask]:
 
 @pytest.fixture
 def db(app: Flask) -> Iterator:
-    """A database session whose work is rolled back after the test (commits become savepoints)."""
+    """A database session whose work is rolled back after the test (commits become savepoints).
+
+    Flask-SQLAlchemy's Session.get_bind() returns the app's engine and ignores a session-level bind, so the
+    engine itself is swapped for one connection holding an outer transaction that is rolled back at the end.
+    """
     with app.app_context():
-        connection = _db.engine.connect()
+        engines = _db.engines
+        engine = engines[None]
+        connection = engine.connect()
         outer = connection.begin()
+        engines[None] = connection
         original = _db.session
-        _db.session = _db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint"})
+        _db.session = _db._make_scoped_session({"join_transaction_mode": "create_savepoint"})
         try:
             yield _db
         finally:
             _db.session.remove()
             _db.session = original
+            engines[None] = engine
             outer.rollback()
             connection.close()
 

@@ -97,7 +97,6 @@ def coerce_post(schema: dict[str, Any], form: Any, tz: str = "Asia/Shanghai") ->
     Values that cannot be converted are kept as strings so validation reports them beside the field.
     """
     data: dict[str, Any] = {}
-    required = set(schema.get("required", []))
     for name in field_order(schema):
         prop = schema["properties"][name]
         if prop.get("readOnly"):
@@ -106,9 +105,9 @@ def coerce_post(schema: dict[str, Any], form: Any, tz: str = "Asia/Shanghai") ->
         if kind == "boolean":
             raw = form.get(name)
             if raw in (None, ""):
-                # Optional booleans are checkboxes, where sending nothing means "no"; required ones are
-                # yes/no radios, where sending nothing means "not answered" and validation says so.
-                if name not in required:
+                # Booleans are yes/no radios, where sending nothing means "not answered" (validation says so
+                # where an answer is required); only an explicit checkbox widget means "no" when unticked.
+                if prop.get("x-widget") == "checkbox":
                     data[name] = False
                 continue
             data[name] = raw in {"true", "on", "1", "yes"}

@@ -49,7 +49,8 @@ def task(task_id: int):  # noqa: ANN201
         except ValidationFailed as exc:
             db.session.rollback()
             errors, status = exc.errors, 400
-            values = {**values, **submitted}
+            # Redraw exactly what was posted: a field the user emptied must come back empty.
+            values = {**values, **dict.fromkeys(forms.field_order(schema)), **submitted}
             flash(exc.message, "error")
         except ServiceError:
             db.session.rollback()

@@ -16,14 +16,15 @@ def csrf_on(app):
 
 
 def test_form_post_without_csrf_token_is_refused(db, login_as, csrf_on):
-    desk = login_as("service_desk")
-    response = desk.post("/incidents/record", data=form_post(start_data()))
-    assert response.status_code == 400
     from sqlalchemy import func, select
 
     from app.models import ProcessInstance
 
-    assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == 0
+    before = db.session.scalar(select(func.count()).select_from(ProcessInstance))
+    desk = login_as("service_desk")
+    response = desk.post("/incidents/record", data=form_post(start_data()))
+    assert response.status_code == 400
+    assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == before
 
 
 def test_form_post_with_csrf_token_is_accepted(db, login_as, csrf_on):
