@@ -80,6 +80,7 @@ class CompiledProcess:
     elements: dict[str, dict[str, str]]
     forms: dict[str, dict]
     decisions: list[str]
+    message_start: str | None = None
     serializer: Any = field(default=None, repr=False)
 
 
@@ -98,6 +99,8 @@ class BpmnInfo:
     called_processes: dict[str, str]
     properties: dict[str, dict[str, str]]
     scripts: dict[str, str] = field(default_factory=dict)
+    # element id -> message name for message events (start, catch, throw, end)
+    message_events: dict[str, str] = field(default_factory=dict)
 
 
 def _local(tag: Any) -> str:
@@ -116,6 +119,8 @@ def read_bpmn(root: etree._Element) -> BpmnInfo:
     called: dict[str, str] = {}
     properties: dict[str, dict[str, str]] = {}
     scripts: dict[str, str] = {}
+    message_names = {m.get("id"): m.get("name") or m.get("id") for m in root.iterfind("bpmn:message", NS)}
+    message_events: dict[str, str] = {}
     for process in root.iterfind("bpmn:process", NS):
         pid = process.get("id")
         process_ids.append(pid)
@@ -147,6 +152,9 @@ def read_bpmn(root: etree._Element) -> BpmnInfo:
                     decision_refs[el.get("id")] = (ref.text or "").strip() if ref is not None else ""
                 if tag == "callActivity":
                     called[el.get("id")] = el.get("calledElement") or ""
+                msg = el.find("bpmn:messageEventDefinition", NS)
+                if msg is not None and msg.get("messageRef"):
+                    message_events[el.get("id")] = message_names.get(msg.get("messageRef"), msg.get("messageRef"))
                 script = el.find("bpmn:script", NS)
                 if script is not None and (script.text or "").strip():
                     scripts[el.get("id")] = script.text
@@ -164,7 +172,12 @@ def read_bpmn(root: etree._Element) -> BpmnInfo:
                     "process": pid,
                 })
     return BpmnInfo(process_ids, process_names, elements, node_lane, lanes, flows, form_files,
-                    decision_refs, called, properties, scripts)
+                    decision_refs, called, properties, scripts, message_events)
+
+
+def form_key(process_id: str, filename: str) -> str:
+    """Forms are keyed by process and file name: forms/<process_id>/<file>, so called processes never clash."""
+    return f"{process_id}/{filename}"
 
 
 def read_dmn_ids(data: bytes, filename: str = "", max_bytes: int = DEFAULT_MAX_BYTES) -> list[str]:
@@ -252,7 +265,11 @@ def compile_process(
     extra_bpmn: dict[str, bytes] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> CompiledProcess:
-    """Parse, validate and build one process; raise DefinitionError listing every problem."""
+    """Parse, validate and build one process; raise DefinitionError listing every problem.
+
+    `form_files` are keyed "<process_id>/<file>" (their path under forms/); `extra_bpmn` holds the
+    documents of processes this one calls.
+    """
     dmn_files = dmn_files or {}
     form_files = form_files or {}
     issues: list[DefinitionIssue] = []
@@ -266,6 +283,9 @@ def compile_process(
         raise DefinitionError([DefinitionIssue(str(exc))]) from None
 
     info = read_bpmn(root)
+    # Called processes (call activities) contribute their user tasks, flows and forms to this version.
+    for extra_root in extra_roots.values():
+        _merge(info, read_bpmn(extra_root))
     if process_id not in info.process_ids:
         raise DefinitionError([DefinitionIssue(
             f"{bpmn_name} defines no process with id {process_id!r} (found: {', '.join(info.process_ids) or 'none'})",
@@ -322,7 +342,7 @@ def compile_process(
         flows[(flow["source"], flow["target"])] = flow["id"]
     user_tasks = {}
     for el_id, el in info.elements.items():
-        if el["type"] == "userTask" and el["process"] == process_id:
+        if el["type"] == "userTask":
             lane_id = info.node_lane.get(el_id)
             props = info.properties.get(el_id, {})
             user_tasks[el_id] = UserTaskMeta(
@@ -330,17 +350,22 @@ def compile_process(
                 name=el["name"] or el_id,
                 lane_id=lane_id,
                 lane_name=info.lanes.get(lane_id) if lane_id else None,
-                form_file=props.get(FORM_PROPERTY),
+                form_file=form_key(el["process"], props[FORM_PROPERTY]) if props.get(FORM_PROPERTY) else None,
                 group_variable=props.get(GROUP_VARIABLE_PROPERTY),
                 properties=props,
                 documentation=el["documentation"],
             )
     start_form = next(
-        (info.form_files[e] for e, el in info.elements.items()
+        (form_key(process_id, info.form_files[e]) for e, el in info.elements.items()
          if el["type"] == "startEvent" and el["process"] == process_id and e in info.form_files),
         None,
     )
     elements = {k: {**v, "lane": info.node_lane.get(k, "")} for k, v in info.elements.items()}
+    message_start = next(
+        (info.message_events[e] for e, el in info.elements.items()
+         if el["type"] == "startEvent" and el["process"] == process_id and e in info.message_events),
+        None,
+    )
     return CompiledProcess(
         process_id=process_id,
         name=info.process_names.get(process_id, process_id),
@@ -352,7 +377,24 @@ def compile_process(
         elements=elements,
         forms=forms,
         decisions=sorted(set(info.decision_refs.values())),
+        message_start=message_start,
     )
+
+
+def _merge(info: BpmnInfo, other: BpmnInfo) -> None:
+    """Fold a called process's reading into the caller's."""
+    info.process_ids += [p for p in other.process_ids if p not in info.process_ids]
+    info.process_names.update(other.process_names)
+    info.elements.update(other.elements)
+    info.node_lane.update(other.node_lane)
+    info.lanes.update(other.lanes)
+    info.flows += other.flows
+    info.form_files.update(other.form_files)
+    info.decision_refs.update(other.decision_refs)
+    info.called_processes.update(other.called_processes)
+    info.properties.update(other.properties)
+    info.scripts.update(other.scripts)
+    info.message_events.update(other.message_events)
 
 
 def _check_model(
@@ -388,8 +430,6 @@ def _check_model(
             issues.append(issue)
     for el_id, el in info.elements.items():
         kind = el["type"]
-        if el["process"] != process_id:
-            continue
         if kind not in {"startEvent", "boundaryEvent"} and incoming.get(el_id, 0) == 0:
             issues.append(DefinitionIssue(f"{kind} has no incoming sequence flow", el_id))
         if kind not in {"endEvent"} and not outgoing.get(el_id):
@@ -409,11 +449,11 @@ def _check_model(
             form = props.get(FORM_PROPERTY)
             if not form:
                 issues.append(DefinitionIssue("user task names no form (formJsonSchemaFilename)", el_id))
-            elif form not in forms:
+            elif form_key(el["process"], form) not in forms:
                 issues.append(DefinitionIssue(f"form file {form!r} does not exist or is invalid", el_id))
         if kind == "startEvent" and info.properties.get(el_id, {}).get(FORM_PROPERTY):
             form = info.properties[el_id][FORM_PROPERTY]
-            if form not in forms:
+            if form_key(el["process"], form) not in forms:
                 issues.append(DefinitionIssue(f"form file {form!r} does not exist or is invalid", el_id))
         if kind == "businessRuleTask":
             ref = info.decision_refs.get(el_id)

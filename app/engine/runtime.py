@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as _BaseMessage
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -15,7 +16,9 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import TaskState
 
 from .definitions import CompiledProcess
-from .sandbox import SandboxError, SandboxScriptEngine
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+
+from .sandbox import Connectors, SandboxError, SandboxScriptEngine
 
 # Our own state format version, stored with every instance; SpiffWorkflow's serializer
 # version is pinned with the package and recorded inside the state too.
@@ -34,6 +37,10 @@ class TaskNotReady(Exception):
     """The task is not ready (already completed, cancelled, or unknown)."""
 
 
+class NotWaiting(Exception):
+    """The instance does not wait for this message now."""
+
+
 @dataclass
 class ReadyTask:
     """A ready human task as the application sees it."""
@@ -48,7 +55,9 @@ class ReadyTask:
 class StepEvent:
     """Something the engine did during one action, in order."""
 
-    kind: str  # element_completed | task_ready | task_cancelled | decision_evaluated | workflow_completed
+    # element_completed | task_ready | task_cancelled | decision_evaluated | message_thrown | message_caught
+    # | workflow_completed
+    kind: str
     spec_id: str | None = None
     guid: str | None = None
     name: str | None = None
@@ -108,26 +117,36 @@ class ProcessRun:
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def start(cls, compiled: CompiledProcess, data: dict[str, Any]) -> ProcessRun:
-        """Create a new workflow with start data and run it to its first wait state."""
-        engine = SandboxScriptEngine()
+    def start(cls, compiled: CompiledProcess, data: dict[str, Any], connectors: Connectors | None = None,
+              context: dict[str, Any] | None = None) -> ProcessRun:
+        """Create a new workflow with start data and run it to its first wait state.
+
+        A process whose start event catches a message is started by that message, with the start data as
+        its payload, so starting by hand and starting from another process are the same path.
+        """
+        engine = SandboxScriptEngine(connectors)
         workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs, script_engine=engine)
         run = cls(compiled, workflow)
         run._snapshot()
         # Data on the root task flows down to the start event and beyond.
+        workflow.task_tree.data.update(context or {})
         workflow.task_tree.data.update(data)
+        if compiled.message_start:
+            # The payload is also the start data (SpiffWorkflow only keeps it under a messageVariable).
+            run._step(workflow.do_engine_steps)
+            run._step(lambda: workflow.catch(_message(compiled.message_start, data)))
         run._advance()
         return run
 
     @classmethod
-    def load(cls, compiled: CompiledProcess, state: bytes) -> ProcessRun:
+    def load(cls, compiled: CompiledProcess, state: bytes, connectors: Connectors | None = None) -> ProcessRun:
         """Restore a workflow from stored state (which never contains the spec)."""
         dct = json.loads(zlib.decompress(state))
         if dct.pop("_format", None) != STATE_FORMAT:
             raise EngineError("stored workflow state has an unknown format version")
         serializer = serializer_for(compiled)
         workflow = serializer.from_dict(dct)
-        workflow.script_engine = SandboxScriptEngine()
+        workflow.script_engine = SandboxScriptEngine(connectors)
         run = cls(compiled, workflow)
         run._snapshot()
         return run
@@ -145,6 +164,10 @@ class ProcessRun:
     @property
     def completed(self) -> bool:
         return self.workflow.is_completed()
+
+    def waiting_messages(self) -> list[str]:
+        """Names of the messages the instance waits for now."""
+        return sorted({e.name for e in self.workflow.waiting_events() if "Message" in str(e.event_type)})
 
     def ready_user_tasks(self) -> list[ReadyTask]:
         """Ready human tasks in tree order."""
@@ -181,11 +204,22 @@ class ProcessRun:
             raise EngineError(_describe(exc), task.task_spec.bpmn_id) from exc
         self._advance()
 
-    def _advance(self) -> None:
+    def deliver(self, name: str, payload: dict[str, Any]) -> None:
+        """Deliver a message the instance waits for, then run to the next wait state."""
+        if name not in self.waiting_messages():
+            raise NotWaiting(name)
+        self.events.append(StepEvent("message_caught", detail={"name": name, "payload": payload}))
+        self._step(lambda: self.workflow.catch(_message(name, payload)))
+        self._advance()
+
+    def _step(self, action: Any) -> None:
         try:
-            self.workflow.do_engine_steps()
+            action()
         except (SpiffWorkflowException, SandboxError) as exc:
             raise EngineError(_describe(exc), _element_of(exc)) from exc
+
+    def _advance(self) -> None:
+        self._step(self.workflow.do_engine_steps)
         self._collect()
 
     # -- change tracking ----------------------------------------------------------------------
@@ -231,6 +265,10 @@ class ProcessRun:
             ))
         for t in cancelled:
             self.events.append(StepEvent("task_cancelled", t.task_spec.bpmn_id, str(t.id), t.task_spec.bpmn_name))
+        for thrown in self.workflow.get_events():
+            if isinstance(thrown.event_definition, _BaseMessage):
+                self.events.append(StepEvent("message_thrown", detail={
+                    "name": thrown.event_definition.name, "payload": thrown.payload or {}}))
         if self.completed and not any(e.kind == "workflow_completed" for e in self.events):
             self.events.append(StepEvent("workflow_completed"))
         self._snapshot()
@@ -244,6 +282,10 @@ class ProcessRun:
         """Return and clear the events collected since the last call."""
         events, self.events = self.events, []
         return events
+
+
+def _message(name: str, payload: dict[str, Any]) -> BpmnEvent:
+    return BpmnEvent(MessageEventDefinition(name), payload=dict(payload or {}))
 
 
 def _previous_element(task: Any) -> str | None:

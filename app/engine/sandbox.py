@@ -6,6 +6,8 @@ import copy
 import datetime as _dt
 import math
 from functools import lru_cache
+import json
+from collections.abc import Callable
 from typing import Any
 
 from RestrictedPython import RestrictingNodeTransformer, compile_restricted
@@ -204,8 +206,15 @@ def execute(script: str, context: dict[str, Any], external: dict[str, Any] | Non
         context[key] = value
 
 
+Connectors = dict[str, Callable[[dict[str, Any]], Any]]
+
+
 class SandboxEnvironment(BasePythonScriptEngineEnvironment):
     """SpiffWorkflow script environment that runs everything through the sandbox."""
+
+    def __init__(self, connectors: Connectors | None = None):
+        super().__init__({})
+        self.connectors = connectors or {}
 
     def evaluate(self, expression: str, context: dict, external_context: dict | None = None) -> Any:
         return evaluate(expression, context, external_context)
@@ -214,15 +223,21 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         execute(script, context, external_context)
         return True
 
-    def call_service(self, context: dict, **kwargs: Any) -> Any:
-        raise SandboxError("service tasks are not available in this engine")
+    def call_service(self, context: dict, operation_name: str = "", operation_params: dict | None = None,
+                     **kwargs: Any) -> str:
+        """Service tasks call connectors the application provides (data access stays out of scripts)."""
+        connector = self.connectors.get(operation_name)
+        if connector is None:
+            raise SandboxError(f"no connector {operation_name!r} (available: {', '.join(sorted(self.connectors))})")
+        params = {name: p.get("value") for name, p in (operation_params or {}).items()}
+        return json.dumps(connector(params), default=str)
 
 
 class SandboxScriptEngine(PythonScriptEngine):
     """Script engine bound to the sandbox; collects DMN evaluations made during one run."""
 
-    def __init__(self) -> None:
-        super().__init__(environment=SandboxEnvironment())
+    def __init__(self, connectors: Connectors | None = None) -> None:
+        super().__init__(environment=SandboxEnvironment(connectors))
         self.decision_log: list[dict] = []
 
     def validate(self, expression: str) -> None:

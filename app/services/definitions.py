@@ -46,8 +46,10 @@ class Bundle:
         return {p.removeprefix("dmn/"): d for p, d in self.files.items() if p.startswith("dmn/")}
 
     def form_files(self) -> dict[str, bytes]:
-        prefix = f"forms/{self.process_id}/"
-        return {p.removeprefix(prefix): d for p, d in self.files.items() if p.startswith(prefix)}
+        return {p.removeprefix("forms/"): d for p, d in self.files.items() if p.startswith("forms/")}
+
+    def called_bpmn(self) -> dict[str, bytes]:
+        return {p.removeprefix("bpmn/"): d for p, d in self.files.items() if p.startswith("bpmn/")}
 
 
 def known_groups() -> set[str]:
@@ -63,6 +65,7 @@ def _compile(bundle: Bundle, groups: set[str] | None) -> CompiledProcess:
         bundle.form_files(),
         bpmn_name=bundle.bpmn_name,
         known_groups=groups,
+        extra_bpmn=bundle.called_bpmn(),
     )
 
 
@@ -77,18 +80,40 @@ def bundle_from_directories(bpmn_path: Path, dmn_dir: Path, forms_dir: Path) -> 
     for dmn_path in sorted(dmn_dir.glob("*.dmn")):
         for decision_id in read_dmn_ids(dmn_path.read_bytes(), dmn_path.name):
             decisions[decision_id] = dmn_path
+    defined: dict[str, Path] = {}
+    for other in sorted(bpmn_path.parent.glob("*.bpmn")):
+        if other != bpmn_path:
+            defined.setdefault(other.stem, other)
     bundles = []
     for process_id in info.process_ids:
         files: dict[str, bytes] = {}
-        for element_id, ref in info.decision_refs.items():
-            if info.elements[element_id]["process"] == process_id and ref in decisions:
-                files[f"dmn/{decisions[ref].name}"] = decisions[ref].read_bytes()
-        for element_id, form in info.form_files.items():
-            path = forms_dir / process_id / form
-            if info.elements[element_id]["process"] == process_id and path.is_file():
-                files[f"forms/{process_id}/{form}"] = path.read_bytes()
+        _add_process_files(info, process_id, forms_dir, decisions, files)
+        # Called processes (call activities) travel with the caller's version, transitively.
+        pending = [c for e, c in info.called_processes.items() if info.elements[e]["process"] == process_id]
+        while pending:
+            called = pending.pop()
+            path = defined.get(called)
+            if path is None or f"bpmn/{path.name}" in files:
+                continue
+            files[f"bpmn/{path.name}"] = path.read_bytes()
+            called_info = read_bpmn(parse_xml(files[f"bpmn/{path.name}"], filename=path.name))
+            _add_process_files(called_info, called, forms_dir, decisions, files)
+            pending += [c for e, c in called_info.called_processes.items()
+                        if called_info.elements[e]["process"] == called]
         bundles.append(Bundle(process_id, bpmn_path.name, data, files))
     return bundles
+
+
+def _add_process_files(info, process_id: str, forms_dir: Path, decisions: dict[str, Path],  # noqa: ANN001
+                       files: dict[str, bytes]) -> None:
+    """Add the DMN tables and forms one process of a BPMN document refers to."""
+    for element_id, ref in info.decision_refs.items():
+        if info.elements[element_id]["process"] == process_id and ref in decisions:
+            files[f"dmn/{decisions[ref].name}"] = decisions[ref].read_bytes()
+    for element_id, form in info.form_files.items():
+        path = forms_dir / process_id / form
+        if info.elements[element_id]["process"] == process_id and path.is_file():
+            files[f"forms/{process_id}/{form}"] = path.read_bytes()
 
 
 def latest_version(process_id: str) -> ProcessVersion | None:

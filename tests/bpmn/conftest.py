@@ -12,12 +12,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def load(process_id: str):
-    """Compile bpmn/<process_id>.bpmn with the DMN files and forms it references."""
-    bpmn_path = ROOT / "bpmn" / f"{process_id}.bpmn"
-    data = bpmn_path.read_bytes()
-    dmn = {p.name: p.read_bytes() for p in (ROOT / "dmn").glob("*.dmn")}
-    forms = {p.name: p.read_bytes() for p in (ROOT / "forms" / process_id).glob("*.json")}
-    return compile_process(process_id, data, dmn, forms, bpmn_name=bpmn_path.name)
+    """Compile bpmn/<process_id>.bpmn as `flask deploy` bundles it (DMN, forms, called processes)."""
+    from app.services.definitions import bundle_from_directories
+
+    bundles = bundle_from_directories(ROOT / "bpmn" / f"{process_id}.bpmn", ROOT / "dmn", ROOT / "forms")
+    (bundle,) = [b for b in bundles if b.process_id == process_id]
+    return compile_process(process_id, bundle.bpmn, bundle.dmn_files(), bundle.form_files(),
+                           bpmn_name=bundle.bpmn_name, extra_bpmn=bundle.called_bpmn())
 
 
 def all_flows(process_id: str) -> set[str]:

@@ -33,7 +33,7 @@ def _issues(bpmn: bytes, **kw) -> list:
 def test_repository_incident_compiles():
     compiled = _compile(_bundle().bpmn)
     assert compiled.name == "事件管理"
-    assert compiled.start_form == "start.schema.json"
+    assert compiled.start_form == "incident/start.schema.json"
     assert {"detect_and_record", "classify_and_first_support", "investigate_and_diagnose",
             "resolve_and_recover", "confirm_resolution", "close_incident"} <= set(compiled.user_tasks)
     assert compiled.user_tasks["investigate_and_diagnose"].group_variable == "assigned_group"
@@ -48,7 +48,7 @@ def test_lane_that_maps_to_no_group_is_refused():
 def test_missing_form_is_refused():
     bundle = _bundle()
     forms = bundle.form_files()
-    forms.pop("close_incident.schema.json")
+    forms.pop("incident/close_incident.schema.json")
     with pytest.raises(DefinitionError) as info:
         compile_process("incident", bundle.bpmn, bundle.dmn_files(), forms, known_groups=GROUPS)
     assert any(i.element_id == "close_incident" and "form" in i.message for i in info.value.issues)
@@ -57,7 +57,7 @@ def test_missing_form_is_refused():
 def test_invalid_json_schema_is_refused():
     bundle = _bundle()
     forms = bundle.form_files()
-    forms["close_incident.schema.json"] = b'{"type": "object", "properties": {"a": {"type": "nonsense"}}}'
+    forms["incident/close_incident.schema.json"] = b'{"type": "object", "properties": {"a": {"type": "nonsense"}}}'
     with pytest.raises(DefinitionError) as info:
         compile_process("incident", bundle.bpmn, bundle.dmn_files(), forms, known_groups=GROUPS)
     assert any("close_incident.schema.json" in i.message for i in info.value.issues)
