@@ -11,6 +11,7 @@ from marshmallow import Schema, fields
 from ..models import HumanTask, ProcessInstance, User
 from ..services.errors import ServiceError
 from ..services.identity import user_from_token
+from ..services.messaging import links_of
 
 SECURITY = [{"bearerAuth": []}]
 
@@ -92,4 +93,5 @@ def instance_dict(instance: ProcessInstance, open_tasks: list[HumanTask], record
         "lock_version": instance.lock_version,
         "record": record,
         "open_tasks": TaskSchema(many=True).dump(open_tasks),
+        "links": links_of(instance),
     }

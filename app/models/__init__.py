@@ -3,7 +3,15 @@ from .cmdb import ConfigurationItem
 from .identity import Group, Organisation, OrgLevel, User, UserGroup
 from .incident import Incident, IncidentCI
 from .knowledge import KnowledgeArticle
-from .process import BusinessKeyCounter, Event, HumanTask, ProcessInstance, ProcessVersion
+from .process import (
+    BusinessKeyCounter,
+    Event,
+    HumanTask,
+    InstanceLink,
+    PendingMessage,
+    ProcessInstance,
+    ProcessVersion,
+)
 
 __all__ = [
     "BusinessKeyCounter",
@@ -13,9 +21,11 @@ __all__ = [
     "HumanTask",
     "Incident",
     "IncidentCI",
+    "InstanceLink",
     "KnowledgeArticle",
     "OrgLevel",
     "Organisation",
+    "PendingMessage",
     "ProcessInstance",
     "ProcessVersion",
     "User",

@@ -134,3 +134,32 @@ class BusinessKeyCounter(db.Model):
 
     key: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class InstanceLink(db.Model):
+    """A link between two instances made by a message (incident -> problem -> change -> release)."""
+
+    __tablename__ = "instance_link"
+    __table_args__ = (UniqueConstraint("source_id", "target_id", "message"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    message: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    source: Mapped[ProcessInstance] = relationship(foreign_keys=[source_id])
+    target: Mapped[ProcessInstance] = relationship(foreign_keys=[target_id])
+
+
+class PendingMessage(db.Model):
+    """A reply that arrived before its instance waited for it; delivered when the instance does."""
+
+    __tablename__ = "pending_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

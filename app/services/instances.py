@@ -15,7 +15,16 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ..engine.runtime import EngineError, ProcessRun, StepEvent, TaskNotReady
 from ..extensions import db
-from ..models import BusinessKeyCounter, HumanTask, Organisation, ProcessInstance, User
+from ..models import (
+    BusinessKeyCounter,
+    Group,
+    HumanTask,
+    Organisation,
+    PendingMessage,
+    ProcessInstance,
+    User,
+    UserGroup,
+)
 from ..models.base import utcnow
 from . import forms
 from .audit import append_event
@@ -23,6 +32,12 @@ from .definitions import compiled_for, require_latest
 from .errors import Conflict, Forbidden, NotFound, ProcessFailed
 
 REQUESTER_LANE = "requester"
+# Readable business-key prefixes per process.
+PREFIXES = {
+    "incident": "INC", "problem": "PRB", "change": "CHG", "emergency_change": "ECH", "release": "REL",
+    "configuration": "CFG", "service_level": "SLM", "continuity": "BCM", "security": "SEC",
+    "knowledge": "KNW", "service_desk": "SD",
+}
 FALLBACK_GROUP = "service_desk"
 
 
@@ -106,24 +121,30 @@ def start_instance(
     *,
     organisation: Organisation | None = None,
     requester: User | None = None,
+    validate_form: bool = True,
+    started_by: dict[str, Any] | None = None,
+    depth: int = 0,
 ) -> ProcessInstance:
     """Start the latest version of a process with validated start-form data."""
     version = require_latest(process_id)
     compiled = compiled_for(version)
-    if compiled.start_form:
+    if compiled.start_form and validate_form:
         forms.validate(compiled.forms[compiled.start_form], data)
+    hooks = _hooks(process_id)
+    prefix = hooks.prefix if hooks else PREFIXES.get(process_id, process_id[:3].upper())
+    organisation_id = (organisation or actor.organisation).id
+    business_key = next_business_key(prefix)
     try:
-        run = ProcessRun.start(compiled, data)
+        run = ProcessRun.start(compiled, data, connectors(organisation_id),
+                               context={"business_key": business_key, "process_id": process_id})
     except EngineError as exc:
         raise ProcessFailed(str(exc), element_id=exc.element_id) from None
-    hooks = _hooks(process_id)
-    prefix = hooks.prefix if hooks else process_id[:3].upper()
     instance = ProcessInstance(
         version=version,
         version_id=version.id,
         process_id=process_id,
-        business_key=next_business_key(prefix),
-        organisation_id=(organisation or actor.organisation).id,
+        business_key=business_key,
+        organisation_id=organisation_id,
         created_by_id=actor.id,
         requester_id=requester.id if requester else None,
         status="running",
@@ -136,10 +157,12 @@ def start_instance(
         db.session.add(instance)
         append_event(instance, "instance_started", actor=actor, data={
             "process_id": process_id, "version": version.version, "business_key": instance.business_key,
-            "start_data": data,
+            "start_data": data, **({"started_by": started_by} if started_by else {}),
         })
-        _apply(instance, run, actor)
-        return _save(instance, run)
+        thrown = _apply(instance, run, actor)
+        _save(instance, run)
+    _after_save(instance, run, actor, thrown, depth)
+    return instance
 
 
 def _load_task(task_id: int, *, ready: bool = True) -> HumanTask:
@@ -162,7 +185,7 @@ def complete_task(task_id: int, actor: User, data: dict[str, Any]) -> ProcessIns
     schema = compiled.forms.get(task.form_file or "")
     if schema is not None:
         forms.validate(schema, data)
-    run = ProcessRun.load(compiled, instance.state)
+    run = ProcessRun.load(compiled, instance.state, connectors(instance.organisation_id))
     try:
         run.complete(task.task_guid, data)
     except TaskNotReady:
@@ -177,8 +200,63 @@ def complete_task(task_id: int, actor: User, data: dict[str, Any]) -> ProcessIns
     hooks = _hooks(instance.process_id)
     if hooks:
         hooks.after_step(instance, run, actor)
-    _apply(instance, run, actor, submitted=(task.task_guid, data))
-    return _save(instance, run)
+    thrown = _apply(instance, run, actor, submitted=(task.task_guid, data))
+    _save(instance, run)
+    _after_save(instance, run, actor, thrown, 0)
+    return instance
+
+
+def deliver_message(instance: ProcessInstance, name: str, payload: dict[str, Any], actor: User | None,
+                    depth: int = 0) -> bool:
+    """Deliver a message to an instance, or keep it until the instance waits for it; True if delivered."""
+    run = ProcessRun.load(compiled_for(instance.version), instance.state, connectors(instance.organisation_id))
+    if instance.status != "running" or name not in run.waiting_messages():
+        db.session.add(PendingMessage(instance_id=instance.id, name=name, payload=payload))
+        append_event(instance, "message_queued", actor=actor, data={"name": name, "payload": payload})
+        _flush_instance()
+        return False
+    try:
+        run.deliver(name, payload)
+    except EngineError as exc:
+        raise ProcessFailed(str(exc), element_id=exc.element_id) from None
+    hooks = _hooks(instance.process_id)
+    if hooks:
+        hooks.after_step(instance, run, actor)
+    thrown = _apply(instance, run, actor)
+    _save(instance, run)
+    _after_save(instance, run, actor, thrown, depth)
+    return True
+
+
+def _after_save(instance: ProcessInstance, run: ProcessRun, actor: User | None,
+                thrown: list[tuple[str, dict]], depth: int) -> None:
+    """Hand thrown messages to the router, then deliver replies that were waiting for this instance."""
+    from . import messaging
+
+    for name, payload in thrown:
+        messaging.dispatch(instance, name, payload, actor, depth + 1)
+    if instance.status != "running":
+        return
+    waiting = set(run.waiting_messages())
+    if not waiting:
+        return
+    for pending in db.session.scalars(select(PendingMessage).where(
+            PendingMessage.instance_id == instance.id, PendingMessage.delivered_at.is_(None),
+            PendingMessage.name.in_(waiting)).order_by(PendingMessage.id).limit(1)):
+        pending.delivered_at = utcnow()
+        deliver_message(instance, pending.name, pending.payload, actor, depth + 1)
+
+
+def connectors(organisation_id: int) -> dict[str, Any]:
+    """Service-task operators the diagrams may call, bound to the instance's organisation."""
+
+    def group_members(params: dict[str, Any]) -> list[str]:
+        return sorted(db.session.scalars(
+            select(User.username).join(UserGroup, UserGroup.user_id == User.id).join(Group)
+            .where(Group.code == str(params.get("group")), User.organisation_id == organisation_id,
+                   User.active.is_(True))))
+
+    return {"group_members": group_members}
 
 
 def _save(instance: ProcessInstance, run: ProcessRun) -> ProcessInstance:
@@ -191,6 +269,11 @@ def _candidate(instance: ProcessInstance, meta: Any, data: dict[str, Any]) -> tu
     """Group and assignee a new human task is offered to."""
     if meta is None:
         return FALLBACK_GROUP, None
+    assignee_var = meta.properties.get("assigneeVariable")
+    if assignee_var and data.get(assignee_var):
+        user_id = db.session.scalar(select(User.id).where(User.username == str(data[assignee_var])))
+        if user_id is not None:
+            return meta.lane_id, user_id
     if meta.group_variable and data.get(meta.group_variable):
         return str(data[meta.group_variable]), None
     if meta.lane_id == REQUESTER_LANE:
@@ -206,11 +289,15 @@ def _apply(
     run: ProcessRun,
     actor: User | None,
     submitted: tuple[str, dict] | None = None,
-) -> None:
-    """Write the engine's step events and project human tasks, in order."""
+) -> list[tuple[str, dict]]:
+    """Write the engine's step events and project human tasks, in order; return the messages thrown."""
     pending: dict[str, HumanTask] = {}
+    thrown: list[tuple[str, dict]] = []
     for ev in run.take_events():
+        if ev.kind == "message_thrown":
+            thrown.append((ev.detail["name"], ev.detail.get("payload") or {}))
         _record(instance, run, actor, ev, submitted, pending)
+    return thrown
 
 
 def _record(
@@ -262,6 +349,9 @@ def _record(
             human.state = "cancelled"
             human.completed_at = utcnow()
         append_event(instance, "task_cancelled", spec_id=ev.spec_id, task_guid=ev.guid, data=base,
+                     organisation_id=instance.organisation_id)
+    elif ev.kind in {"message_thrown", "message_caught"}:
+        append_event(instance, ev.kind, data={"name": ev.detail["name"], "payload": ev.detail.get("payload")},
                      organisation_id=instance.organisation_id)
     elif ev.kind == "workflow_completed":
         instance.status = "completed"

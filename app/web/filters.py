@@ -40,6 +40,11 @@ EVENT_LABELS = {
     "escalated_upward": _l("Escalated to the upper level"),
     "escalation_refused": _l("Escalation not possible"),
     "instance_completed": _l("Finished"),
+    "link_created": _l("Linked"),
+    "message_thrown": _l("Message sent"),
+    "message_caught": _l("Message received"),
+    "message_queued": _l("Message kept until awaited"),
+    "message_unrouted": _l("Message not delivered"),
 }
 
 

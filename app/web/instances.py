@@ -10,6 +10,7 @@ from ..models import Event, HumanTask, Incident
 from ..services import instances
 from ..services.definitions import compiled_for
 from ..services.forms import choice_labels
+from ..services.messaging import links_of
 
 bp = Blueprint("instances", __name__, url_prefix="/instances")
 
@@ -23,4 +24,4 @@ def show(instance_id: int):  # noqa: ANN201
     events = db.session.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.seq)).all()
     record = db.session.scalar(select(Incident).where(Incident.instance_id == instance.id))
     return render_template("instances/show.html", instance=instance, tasks=tasks, events=events, record=record,
-                           labels=choice_labels(compiled_for(instance.version).forms))
+                           labels=choice_labels(compiled_for(instance.version).forms), links=links_of(instance))
