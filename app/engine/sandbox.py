@@ -4,10 +4,10 @@ from __future__ import annotations
 import ast
 import copy
 import datetime as _dt
-import math
-from functools import lru_cache
 import json
+import math
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from RestrictedPython import RestrictingNodeTransformer, compile_restricted
