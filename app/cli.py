@@ -70,6 +70,29 @@ def register_cli(app: Flask) -> None:
         db.session.commit()
         click.echo(f"created {username}")
 
+    @app.cli.command("traceability")
+    @click.option("--check", is_flag=True, help="Fail if docs/traceability.md is stale or a step is unmapped.")
+    def traceability_cmd(check: bool) -> None:
+        """Write docs/traceability.md: every spec table step -> BPMN element id and lane."""
+        from pathlib import Path
+
+        from .services.traceability import build, render
+
+        docs = Path(current_app.root_path).parent / "docs"
+        rows = build(current_app.config["BPMN_DIR"], docs / "spec_steps.json")
+        text = render(rows)
+        missing = [f"表{r.table}-{r.step} {r.name}" for r in rows if r.element_id is None]
+        target = docs / "traceability.md"
+        if check:
+            stale = not target.is_file() or target.read_text(encoding="utf-8") != text
+            if stale:
+                click.echo("docs/traceability.md is stale: run `flask traceability`", err=True)
+            if missing:
+                click.echo("steps without an element: " + ", ".join(missing), err=True)
+            sys.exit(1 if stale or missing else 0)
+        target.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {target} ({len(rows)} steps, {len(missing)} unmapped)")
+
     audit = click.Group("audit", help="Audit trail commands.")
 
     @audit.command("verify")
