@@ -30,7 +30,7 @@ def create_app(config: dict[str, Any] | type | None = None) -> Flask:
 
     from .api import register_api
     from .cli import register_cli
-    from .services import incident  # noqa: F401  (registers process hooks)
+    from .services import change, incident, knowledge, problem  # noqa: F401  (register process hooks)
     from .web import register_web
 
     register_api(app)

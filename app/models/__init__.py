@@ -1,8 +1,9 @@
 """Database models: data and invariants only."""
-from .cmdb import ConfigurationItem
+from .cmdb import CIChange, ConfigurationItem
 from .identity import Group, Organisation, OrgLevel, User, UserGroup
 from .incident import Incident, IncidentCI
 from .knowledge import KnowledgeArticle
+from .problem import KnownError
 from .process import (
     BusinessKeyCounter,
     Event,
@@ -15,6 +16,7 @@ from .process import (
 
 __all__ = [
     "BusinessKeyCounter",
+    "CIChange",
     "ConfigurationItem",
     "Event",
     "Group",
@@ -23,6 +25,7 @@ __all__ = [
     "IncidentCI",
     "InstanceLink",
     "KnowledgeArticle",
+    "KnownError",
     "OrgLevel",
     "Organisation",
     "PendingMessage",

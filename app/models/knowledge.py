@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .base import UTCDateTime, utcnow
@@ -19,4 +19,9 @@ class KnowledgeArticle(db.Model):
     category: Mapped[str] = mapped_column(String(40), default="other", index=True)
     status: Mapped[str] = mapped_column(String(20), default="published", index=True)
     hits: Mapped[int] = mapped_column(default=0)
+    # The knowledge.bpmn instance that reviews and publishes it, and where the knowledge came from.
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), unique=True)
+    origin_key: Mapped[str | None] = mapped_column(String(40))
+
+    instance = relationship("ProcessInstance")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -110,6 +110,30 @@ def can_view_instance(user: User, instance: ProcessInstance) -> bool:
     return any(a.id == user.organisation_id for a in (org.ancestors() if org else []))
 
 
+# Who may start a process by hand (instances started by another process's message are not checked here).
+# A process not listed may be started by any staff member (anyone in a group other than auditor).
+STARTERS: dict[str, set[str]] = {
+    "incident": set(),  # anyone may report a fault
+    "service_desk": {"service_desk"},
+}
+
+
+def _check_may_start(process_id: str, actor: User) -> None:
+    from .change import PROCESS_ID as CHANGE, REQUESTER_GROUPS
+
+    groups = actor.group_codes
+    if groups == {"auditor"}:
+        raise Forbidden(_("Auditors have read-only access."))
+    allowed = REQUESTER_GROUPS if process_id == CHANGE else STARTERS.get(process_id)
+    if allowed is None:
+        allowed = groups - {"auditor"}  # any staff member
+        if not allowed:
+            raise Forbidden(_("You may not start this process."))
+        return
+    if allowed and not groups & allowed:
+        raise Forbidden(_("You may not start this process."))
+
+
 def _hooks(process_id: str) -> ProcessHooks | None:
     return HOOKS.get(process_id)
 
@@ -126,6 +150,8 @@ def start_instance(
     depth: int = 0,
 ) -> ProcessInstance:
     """Start the latest version of a process with validated start-form data."""
+    if started_by is None:
+        _check_may_start(process_id, actor)
     version = require_latest(process_id)
     compiled = compiled_for(version)
     if compiled.start_form and validate_form:

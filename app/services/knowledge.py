@@ -6,8 +6,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import or_, select
 
+from ..engine.runtime import ProcessRun
 from ..extensions import db
-from ..models import Incident, KnowledgeArticle
+from ..models import Incident, KnowledgeArticle, KnownError, ProcessInstance, User
+from . import instances
+from .audit import append_event
+
+PROCESS_ID = "knowledge"
+STATES = {"draft", "under_review", "published", "retired"}
 
 _SPLIT = re.compile(r"[\s,，。;；:：、/]+")
 
@@ -54,5 +60,41 @@ def search(query: str, limit: int = 10) -> list[Hit]:
     ):
         hits.append(Hit("incident", inc.number, inc.symptoms[:80], inc.solution[:160],
                         sum(inc.symptoms.count(t) for t in terms)))
+    ke_cond = or_(*[KnownError.title.contains(t) | KnownError.root_cause.contains(t) for t in terms])
+    for ke in db.session.scalars(select(KnownError).where(ke_cond).limit(50)):
+        text = f"{ke.title} {ke.root_cause}"
+        hits.append(Hit("known_error", ke.problem_key, ke.title, ke.workaround[:160],
+                        sum(text.count(t) for t in terms)))
     hits.sort(key=lambda h: -h.score)
     return hits[:limit]
+
+
+class KnowledgeHooks:
+    """Mirrors the knowledge.bpmn review states onto the article (Table 11: temporary base, formal base)."""
+
+    prefix = "KNW"
+
+    def on_start(self, instance: ProcessInstance, run: ProcessRun, actor: User | None, data: dict) -> None:
+        instance.title = str(data.get("title") or "")[:300]
+        article = KnowledgeArticle(
+            title=str(data.get("title") or "")[:300] or instance.business_key, body=str(data.get("body") or ""),
+            category=str(data.get("category") or "other"), status="draft", instance=instance,
+            origin_key=data.get("origin_key") or None,
+        )
+        db.session.add(article)
+
+    def after_step(self, instance: ProcessInstance, run: ProcessRun, actor: User | None) -> None:
+        article = db.session.scalar(select(KnowledgeArticle).where(KnowledgeArticle.instance_id == instance.id))
+        if article is None:
+            return
+        data = run.data()
+        for field in ("title", "body", "category"):
+            if data.get(field):
+                setattr(article, field, str(data[field]))
+        state = data.get("knowledge_state")
+        if state in STATES and state != article.status:
+            append_event(instance, "article_state", actor=actor, data={"from": article.status, "to": state})
+            article.status = state
+
+
+instances.register(PROCESS_ID, KnowledgeHooks())
