@@ -1,16 +1,13 @@
 """Deployed processes and starting instances."""
 from __future__ import annotations
 
-from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..extensions import db
-from ..models import ProcessVersion
 from ..services import incident, instances
-from ..services.definitions import compiled_for
-from ..services.errors import Forbidden
+from ..services.definitions import compiled_for, deployed_processes
 from .common import SECURITY, api_user, instance_dict, token_required
 
 PREFIX = "/processes"
@@ -37,13 +34,8 @@ class StartIn(Schema):
 @token_required
 def list_processes():  # noqa: ANN201
     """Latest version of every deployed process, with its start form's JSON Schema."""
-    latest = select(ProcessVersion.process_id, func.max(ProcessVersion.version).label("v")).group_by(
-        ProcessVersion.process_id).subquery()
-    versions = db.session.scalars(select(ProcessVersion).join(
-        latest, (ProcessVersion.process_id == latest.c.process_id) & (ProcessVersion.version == latest.c.v))
-        .order_by(ProcessVersion.process_id))
     out = []
-    for v in versions:
+    for v in deployed_processes():
         compiled = compiled_for(v)
         out.append({
             "process_id": v.process_id, "name": v.name, "version": v.version, "content_hash": v.content_hash,
@@ -61,8 +53,6 @@ def list_processes():  # noqa: ANN201
 def start(body: dict, process_id: str):  # noqa: ANN201
     """Start an instance of the latest version with start-form data."""
     user = api_user()
-    if user.in_group("auditor") and len(user.memberships) == 1:
-        raise Forbidden(_("Auditors have read-only access."))
     if process_id == incident.PROCESS_ID:
         # The desk records on behalf of callers; anyone else reports their own fault.
         start_fn = incident.record_incident if user.in_group("service_desk") else incident.report_fault

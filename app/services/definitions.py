@@ -204,3 +204,12 @@ def clear_cache() -> None:
     """Forget compiled versions (tests use fresh databases whose ids repeat)."""
     with _cache_lock:
         _cache.clear()
+
+
+def deployed_processes() -> list[ProcessVersion]:
+    """The latest version of every deployed process."""
+    latest = select(ProcessVersion.process_id, func.max(ProcessVersion.version).label("v")).group_by(
+        ProcessVersion.process_id).subquery()
+    return list(db.session.scalars(select(ProcessVersion).join(
+        latest, (ProcessVersion.process_id == latest.c.process_id) & (ProcessVersion.version == latest.c.v))
+        .order_by(ProcessVersion.process_id)))

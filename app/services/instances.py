@@ -119,7 +119,8 @@ STARTERS: dict[str, set[str]] = {
 
 
 def _check_may_start(process_id: str, actor: User) -> None:
-    from .change import PROCESS_ID as CHANGE, REQUESTER_GROUPS
+    from .change import PROCESS_ID as CHANGE
+    from .change import REQUESTER_GROUPS
 
     groups = actor.group_codes
     if groups == {"auditor"}:

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..extensions import db
-from ..models import InstanceLink, ProcessInstance, ProcessVersion, User
+from ..models import InstanceLink, ProcessInstance, User
 from . import instances
 from .audit import append_event
-from .definitions import compiled_for
+from .definitions import compiled_for, deployed_processes
 
 # Messages can start processes that throw messages that start processes...; a loop in the diagrams
 # must not become a loop in one transaction.
@@ -18,12 +18,8 @@ MAX_DEPTH = 12
 
 def starters() -> dict[str, str]:
     """Message name -> process id whose (latest version's) start event catches it."""
-    latest = select(ProcessVersion.process_id, func.max(ProcessVersion.version).label("v")).group_by(
-        ProcessVersion.process_id).subquery()
-    versions = db.session.scalars(select(ProcessVersion).join(
-        latest, (ProcessVersion.process_id == latest.c.process_id) & (ProcessVersion.version == latest.c.v)))
     out = {}
-    for version in versions:
+    for version in deployed_processes():
         name = compiled_for(version).message_start
         if name:
             out[name] = version.process_id

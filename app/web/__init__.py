@@ -13,7 +13,7 @@ from ..services.errors import ServiceError
 
 def register_web(app: Flask) -> None:
     """Register page blueprints, the login loader and HTML error handlers."""
-    from . import auth, inbox, incidents, instances
+    from . import auth, inbox, incidents, instances, processes
     from .filters import register_filters
 
     register_filters(app)
@@ -28,7 +28,7 @@ def register_web(app: Flask) -> None:
         user = db.session.get(User, int(user_id))
         return user if user is not None and user.active else None
 
-    for bp in (auth.bp, inbox.bp, incidents.bp, instances.bp):
+    for bp in (auth.bp, inbox.bp, incidents.bp, instances.bp, processes.bp):
         app.register_blueprint(bp)
     app.before_request(_csrf_on_post)
 
