@@ -175,6 +175,14 @@ def read_bpmn(root: etree._Element) -> BpmnInfo:
                     decision_refs, called, properties, scripts, message_events)
 
 
+def lane_group(lane_id: str | None) -> str | None:
+    """The group a lane maps to: its id, or its id without a `lane_` prefix (needed where a group code
+    equals the process id, since ids are unique in a BPMN document)."""
+    if lane_id is None:
+        return None
+    return lane_id[5:] if lane_id.startswith("lane_") else lane_id
+
+
 def form_key(process_id: str, filename: str) -> str:
     """Forms are keyed by process and file name: forms/<process_id>/<file>, so called processes never clash."""
     return f"{process_id}/{filename}"
@@ -343,13 +351,13 @@ def compile_process(
     user_tasks = {}
     for el_id, el in info.elements.items():
         if el["type"] == "userTask":
-            lane_id = info.node_lane.get(el_id)
+            raw_lane = info.node_lane.get(el_id)
             props = info.properties.get(el_id, {})
             user_tasks[el_id] = UserTaskMeta(
                 spec_id=el_id,
                 name=el["name"] or el_id,
-                lane_id=lane_id,
-                lane_name=info.lanes.get(lane_id) if lane_id else None,
+                lane_id=lane_group(raw_lane),
+                lane_name=info.lanes.get(raw_lane) if raw_lane else None,
                 form_file=form_key(el["process"], props[FORM_PROPERTY]) if props.get(FORM_PROPERTY) else None,
                 group_variable=props.get(GROUP_VARIABLE_PROPERTY),
                 properties=props,
@@ -435,7 +443,7 @@ def _check_model(
         if kind not in {"endEvent"} and not outgoing.get(el_id):
             issues.append(DefinitionIssue(f"{kind} has no outgoing sequence flow", el_id))
         if kind == "userTask":
-            lane_id = info.node_lane.get(el_id)
+            lane_id = lane_group(info.node_lane.get(el_id))
             props = info.properties.get(el_id, {})
             if not lane_id:
                 issues.append(DefinitionIssue("user task is not in a lane", el_id))
