@@ -1,6 +1,10 @@
 """Valid form data for each incident step and the paths that together take every sequence flow.
 
 Shared by tests/bpmn (engine only), tests/integration (HTTP) and benchmarks/engine.py.
+
+A step is ("task_spec_id", form data) for a user task, or ("message", name, payload) for a message the
+instance waits for (a reply from a linked process, e.g. problem_closed); MESSAGE_PATHS names the paths
+that contain message steps.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ def start_data(**over: Any) -> dict[str, Any]:
 
 def record(in_scope: bool = True, **over: Any) -> dict[str, Any]:
     data = {k: v for k, v in start_data().items() if k != "channel"}
+    data["affected_cis"] = []
     data["in_scope"] = in_scope
     if not in_scope:
         data["out_of_scope_reason"] = "不属于本单位运维范围"
@@ -60,12 +65,21 @@ def confirm(confirmed: bool) -> dict[str, Any]:
     return {"confirmed": confirmed, "feedback": "已恢复" if confirmed else "问题仍然存在", "satisfaction": 4}
 
 
-def close() -> dict[str, Any]:
-    return {"closure_code": "resolved", "closure_note": "用户确认后关闭"}
+def close(submit_knowledge: bool = False) -> dict[str, Any]:
+    data = {"closure_code": "resolved", "closure_note": "用户确认后关闭", "submit_knowledge": submit_knowledge}
+    if submit_knowledge:
+        data["knowledge_title"] = "监测数据库连接池耗尽的处理"
+    return data
 
 
-# Each path: the start data and the (task spec id, form data) steps in the order they become ready.
-PATHS: dict[str, tuple[dict, list[tuple[str, dict]]]] = {
+# Replies the linked processes send back (the application fills reply_to with the incident's key).
+PROBLEM_CLOSED = {"reply_to": "<any>", "problem_key": "PRB-TEST-0001", "outcome": "resolved",
+                  "known_error": "连接池参数不当", "workaround": "扩大连接池"}
+CHANGE_CLOSED = {"reply_to": "<any>", "change_key": "CHG-TEST-0001", "outcome": "implemented"}
+
+# Each path: the start data and the steps in the order they become ready: (task spec id, form data) for a
+# user task, ("message", name, payload) for a message the instance then waits for.
+PATHS: dict[str, tuple[dict, list[tuple]]] = {
     "out_of_scope": (start_data(), [("detect_and_record", record(in_scope=False))]),
     "desk_solves": (start_data(impact="low", urgency="low", category="terminal"), [
         ("detect_and_record", record(impact="low", urgency="low", category="terminal")),
@@ -73,8 +87,17 @@ PATHS: dict[str, tuple[dict, list[tuple[str, dict]]]] = {
         ("confirm_resolution", confirm(True)),
         ("close_incident", close()),
     ]),
+    "no_problem_submits_knowledge": (start_data(), [
+        ("detect_and_record", record()),
+        ("classify_and_first_support", desk(False)),
+        ("investigate_and_diagnose", investigate("solved", root_cause_known=False)),
+        ("report_to_leads", leads(False)),   # reported, but the leads create no problem
+        ("resolve_and_recover", resolve(False)),
+        ("confirm_resolution", confirm(True)),
+        ("close_incident", close(submit_knowledge=True)),
+    ]),
     "escalations_problem_rfc_reopen": (start_data(category="hardware"), [
-        ("detect_and_record", record(category="hardware")),
+        ("detect_and_record", record(category="hardware", affected_cis=["SRV-DB-01"])),
         ("classify_and_first_support", desk(False)),
         ("investigate_and_diagnose", investigate("escalate")),   # line 1 -> line 2
         ("investigate_and_diagnose", investigate("escalate")),   # line 2 -> line 3
@@ -87,7 +110,11 @@ PATHS: dict[str, tuple[dict, list[tuple[str, dict]]]] = {
         ("investigate_and_diagnose", investigate("solved")),
         ("resolve_and_recover", resolve(False)),
         ("confirm_resolution", confirm(True)),
+        ("message", "problem_closed", PROBLEM_CLOSED),   # the incident waits for the problem, then the change
+        ("message", "change_closed", CHANGE_CLOSED),
         ("close_incident", close()),
     ]),
 }
+# Paths with ("message", name, payload) steps; the others are user tasks only.
+MESSAGE_PATHS = frozenset(name for name, (_, steps) in PATHS.items() if any(s[0] == "message" for s in steps))
 SIMPLE_PATH = "desk_solves"

@@ -32,6 +32,23 @@ def choices(prop: dict[str, Any]) -> list[tuple[Any, str]]:
     return []
 
 
+def system_values(schema: dict[str, Any], actor: Any) -> dict[str, Any]:
+    """Values the system fills in for read-only fields marked with "x-source": "actor.<attribute>"."""
+    sources = {
+        "actor.desk_tier": lambda: actor.tier("service_desk"),
+        "actor.username": lambda: actor.username,
+        "actor.organisation": lambda: actor.organisation.code,
+    }
+    out = {}
+    for name, prop in (schema.get("properties") or {}).items():
+        source = sources.get(str(prop.get("x-source")))
+        if prop.get("readOnly") and source is not None:
+            value = source()
+            if value is not None:
+                out[name] = value
+    return out
+
+
 def choice_labels(schemas: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
     """Field -> value -> label, gathered from all forms of a version, to show codes as people read them."""
     labels: dict[str, dict[str, str]] = {}

@@ -211,6 +211,8 @@ def complete_task(task_id: int, actor: User, data: dict[str, Any]) -> ProcessIns
     compiled = compiled_for(instance.version)
     schema = compiled.forms.get(task.form_file or "")
     if schema is not None:
+        # Read-only fields the system fills (e.g. the desk member's tier) override whatever was posted.
+        data = {**data, **forms.system_values(schema, actor)}
         forms.validate(schema, data)
     run = ProcessRun.load(compiled, instance.state, connectors(instance.organisation_id))
     try:
@@ -224,13 +226,22 @@ def complete_task(task_id: int, actor: User, data: dict[str, Any]) -> ProcessIns
     task.completed_by_id = actor.id
     if task.assignee_id is None:
         task.assignee_id = actor.id
-    hooks = _hooks(instance.process_id)
-    if hooks:
-        hooks.after_step(instance, run, actor)
-    thrown = _apply(instance, run, actor, submitted=(task.task_guid, data))
-    _save(instance, run)
-    _after_save(instance, run, actor, thrown, 0)
+    _finish(instance, run, actor, (task.task_guid, data), 0)
     return instance
+
+
+def _finish(instance: ProcessInstance, run: ProcessRun, actor: User | None,
+            submitted: tuple[str, dict] | None, depth: int) -> None:
+    """After an engine step: hooks, events and task projection, one flush, then route messages."""
+    # No autoflush while the step is recorded: a concurrent writer must surface at our flush, as a
+    # conflict, not half-way through a hook's query.
+    with db.session.no_autoflush:
+        hooks = _hooks(instance.process_id)
+        if hooks:
+            hooks.after_step(instance, run, actor)
+        thrown = _apply(instance, run, actor, submitted=submitted)
+    _save(instance, run)
+    _after_save(instance, run, actor, thrown, depth)
 
 
 def deliver_message(instance: ProcessInstance, name: str, payload: dict[str, Any], actor: User | None,
@@ -246,12 +257,7 @@ def deliver_message(instance: ProcessInstance, name: str, payload: dict[str, Any
         run.deliver(name, payload)
     except EngineError as exc:
         raise ProcessFailed(str(exc), element_id=exc.element_id) from None
-    hooks = _hooks(instance.process_id)
-    if hooks:
-        hooks.after_step(instance, run, actor)
-    thrown = _apply(instance, run, actor)
-    _save(instance, run)
-    _after_save(instance, run, actor, thrown, depth)
+    _finish(instance, run, actor, None, depth)
     return True
 
 
@@ -496,6 +502,11 @@ def task_data(task: HumanTask) -> dict[str, Any]:
     run = ProcessRun.load(compiled, task.instance.state)
     t = run.task(task.task_guid)
     return dict(t.data) if t is not None else run.data()
+
+
+def waiting_messages(instance: ProcessInstance) -> list[str]:
+    """Messages the instance waits for now."""
+    return ProcessRun.load(compiled_for(instance.version), instance.state).waiting_messages()
 
 
 def instance_data(instance: ProcessInstance) -> dict[str, Any]:

@@ -171,6 +171,7 @@ def test_incident_lifecycle_through_the_pages(page: Page) -> None:
     open_task(page, key, "事件关闭")
     page.select_option("select[name=closure_code]", "resolved")
     page.fill("textarea[name=closure_note]", "用户确认后关闭")
+    yes_no(page, "submit_knowledge", False)
     complete(page)
 
     page.goto(instance_path)

@@ -39,3 +39,14 @@ def form_post(data: dict) -> dict:
         else:
             out[key] = str(value)
     return out
+
+
+def deliver_reply(instance_id: int, name: str, payload: dict) -> None:
+    """Stand in for the linked process finishing: deliver its reply to the waiting instance."""
+    from app.models import ProcessInstance
+    from app.services import instances
+
+    instance = db.session.get(ProcessInstance, instance_id)
+    assert name in instances.waiting_messages(instance), (name, instances.waiting_messages(instance))
+    instances.deliver_message(instance, name, {**payload, "reply_to": instance.business_key}, None)
+    db.session.commit()
