@@ -272,6 +272,13 @@ class ProcessRun:
             self.events.append(StepEvent("workflow_completed"))
         self._snapshot()
 
+    def changed_keys(self) -> set[str]:
+        """Data keys the steps collected so far (not yet taken) set or changed."""
+        keys: set[str] = set()
+        for ev in self.events:
+            keys.update((ev.detail or {}).get("changes", {}) if ev.kind == "element_completed" else ())
+        return keys
+
     def update_ready_data(self, values: dict[str, Any]) -> None:
         """Set values in the data of every ready human task (used by application-side steps)."""
         for t in self.workflow.get_tasks(state=TaskState.READY, manual=True):

@@ -66,7 +66,7 @@ class UserGroup(db.Model):
     tier: Mapped[str | None] = mapped_column(String(20))  # call_taking | basic | skilled | expert
 
     user: Mapped[User] = relationship(back_populates="memberships")
-    group: Mapped[Group] = relationship(back_populates="memberships")
+    group: Mapped[Group] = relationship(back_populates="memberships", lazy="joined")
 
 
 class User(UserMixin, db.Model):
@@ -86,7 +86,9 @@ class User(UserMixin, db.Model):
     created_at = mapped_column(UTCDateTime(), default=utcnow)
 
     organisation: Mapped[Organisation] = relationship()
-    memberships: Mapped[list[UserGroup]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    # Loaded with the user: every request checks group membership.
+    memberships: Mapped[list[UserGroup]] = relationship(back_populates="user", cascade="all, delete-orphan",
+                                                        lazy="selectin")
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

@@ -23,9 +23,10 @@ class ProcessVersion(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     bpmn_name: Mapped[str] = mapped_column(String(200))
-    bpmn_xml: Mapped[str] = mapped_column(Text)
+    # Deferred: the compiled cache is keyed by content hash, so running instances never read these.
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
     # {"dmn/incident_priority.dmn": "<xml>", "forms/incident/x.schema.json": "{...}"}
-    files: Mapped[dict] = mapped_column(JSONType, default=dict)
+    files: Mapped[dict] = mapped_column(JSONType, default=dict, deferred=True)
     note: Mapped[str] = mapped_column(String(500), default="")
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -6,6 +6,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import event as sa_event
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
 from ..extensions import db
 from ..models import Event, ProcessInstance, User
 from ..models.base import utcnow
@@ -44,8 +48,8 @@ def append_event(
     task_guid: str | None = None,
     data: dict[str, Any] | None = None,
     organisation_id: int | None = None,
-) -> Event:
-    """Append one event to the instance's chain (flushed with the caller's transaction)."""
+) -> dict[str, Any]:
+    """Append one event to the instance's chain (written with the caller's transaction)."""
     # Round-trip through JSON so what we hash is exactly what the database will give back.
     payload = json.loads(_canonical(data or {}))
     created_at = utcnow().replace(tzinfo=None)
@@ -60,15 +64,31 @@ def append_event(
         instance_key=instance.business_key, seq=seq, type=type, spec_id=spec_id, task_guid=task_guid,
         actor_id=actor_id, organisation_id=org_id, created_at=created_at, data=payload, prev_hash=prev,
     )
-    event = Event(
-        instance=instance, seq=seq, type=type, spec_id=spec_id, task_guid=task_guid,
-        actor_id=actor_id, organisation_id=org_id, created_at=created_at, data=payload,
-        prev_hash=prev, hash=digest,
-    )
+    row = {"seq": seq, "type": type, "spec_id": spec_id, "task_guid": task_guid, "actor_id": actor_id,
+           "organisation_id": org_id, "created_at": created_at, "data": payload, "prev_hash": prev, "hash": digest}
     instance.event_seq = seq
     instance.event_head = digest
-    db.session.add(event)
-    return event
+    # Rows are inserted in one batch when the session flushes (see _insert_pending_events): one statement
+    # per action instead of one per event, and the instance's id is known by then.
+    db.session.info.setdefault(PENDING, []).append((instance, row))
+    return row
+
+
+PENDING = "pending_events"
+
+
+@sa_event.listens_for(Session, "after_flush")
+def _insert_pending_events(session: Session, _context: object) -> None:
+    pending = session.info.pop(PENDING, None)
+    if not pending:
+        return
+    rows = [{**row, "instance_id": instance.id} for instance, row in pending]
+    session.execute(insert(Event), rows)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _drop_pending_events(session: Session) -> None:
+    session.info.pop(PENDING, None)
 
 
 def verify_chain(events: list[Event], instance_key: str) -> tuple[bool, str | None]:

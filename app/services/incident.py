@@ -80,7 +80,7 @@ class IncidentHooks:
             self._escalate_upward(instance, incident, run, actor)
         if incident.recorder_id is None and actor is not None and actor.in_group("service_desk"):
             incident.recorder_id = actor.id
-        self._sync(instance, incident, run.data())
+        self._sync(instance, incident, run.data(), sync_cis="affected_cis" in run.changed_keys())
 
     def _escalate_upward(self, instance: ProcessInstance, incident: Incident, run: ProcessRun,
                          actor: User | None) -> None:
@@ -99,7 +99,8 @@ class IncidentHooks:
         incident.organisation_id = org.parent.id
         incident.upward_escalations = (incident.upward_escalations or 0) + 1
 
-    def _sync(self, instance: ProcessInstance, incident: Incident, data: dict[str, Any]) -> None:
+    def _sync(self, instance: ProcessInstance, incident: Incident, data: dict[str, Any],
+              sync_cis: bool = True) -> None:
         for name in _TEXT_FIELDS:
             if isinstance(data.get(name), str):
                 setattr(incident, name, data[name])
@@ -116,7 +117,8 @@ class IncidentHooks:
             incident.closed_at = utcnow()
         instance.priority = incident.priority
         instance.title = (incident.symptoms or "")[:300]
-        self._sync_cis(incident, data.get("affected_cis"))
+        if sync_cis:  # reading the CI links costs a query; only when this step touched them
+            self._sync_cis(incident, data.get("affected_cis"))
 
     def _sync_cis(self, incident: Incident, codes: Any) -> None:
         if not isinstance(codes, list):

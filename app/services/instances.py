@@ -10,7 +10,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Query
+from sqlalchemy.orm import Query, joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..engine.runtime import EngineError, ProcessRun, StepEvent, TaskNotReady
@@ -159,7 +159,7 @@ def start_instance(
         forms.validate(compiled.forms[compiled.start_form], data)
     hooks = _hooks(process_id)
     prefix = hooks.prefix if hooks else PREFIXES.get(process_id, process_id[:3].upper())
-    organisation_id = (organisation or actor.organisation).id
+    organisation_id = organisation.id if organisation is not None else actor.organisation_id
     business_key = next_business_key(prefix)
     try:
         run = ProcessRun.start(compiled, data, connectors(organisation_id),
@@ -194,7 +194,8 @@ def start_instance(
 
 def _load_task(task_id: int, *, ready: bool = True) -> HumanTask:
     """The task, or NotFound; with ready=True also Conflict when it is no longer open."""
-    task = db.session.get(HumanTask, task_id)
+    # The instance comes with the task: every caller needs it.
+    task = db.session.get(HumanTask, task_id, options=[joinedload(HumanTask.instance)])
     if task is None:
         raise NotFound(_("Task %(id)s does not exist.", id=task_id))
     if ready and task.state != "ready":
@@ -461,6 +462,8 @@ def inbox_query(user: User, flt: InboxFilter) -> Query:
         stmt = stmt.where(HumanTask.priority == flt.priority)
     now = utcnow()
     overdue = case((HumanTask.due_at < now, 0), else_=1)
+    stmt = stmt.options(selectinload(HumanTask.instance), selectinload(HumanTask.organisation),
+                        selectinload(HumanTask.assignee), selectinload(HumanTask.completed_by))
     return stmt.order_by(overdue, HumanTask.priority.is_(None), HumanTask.priority, HumanTask.created_at)
 
 
