@@ -129,6 +129,9 @@ def coerce_post(schema: dict[str, Any], form: Any, tz: str = "Asia/Shanghai") ->
                 continue
             data[name] = raw in {"true", "on", "1", "yes"}
             continue
+        if kind == "array" and (prop.get("items") or {}).get("type") == "object":
+            data[name] = _rows(name, prop["items"], form)
+            continue
         if kind == "array":
             values = [v for v in form.getlist(name) if v != ""]
             if len(values) == 1 and "\n" in values[0]:
@@ -144,6 +147,21 @@ def coerce_post(schema: dict[str, Any], form: Any, tz: str = "Asia/Shanghai") ->
         else:
             data[name] = _convert(raw, kind)
     return data
+
+
+def _rows(name: str, item: dict[str, Any], form: Any) -> list[dict[str, Any]]:
+    """Rows of a table widget posted as <name>-<row>-<field>; rows left entirely empty are dropped."""
+    rows: dict[int, dict[str, Any]] = {}
+    for key in form.keys():
+        parts = key.split("-")
+        if len(parts) != 3 or parts[0] != name or not parts[1].isdigit():
+            continue
+        value = form.get(key)
+        if value not in (None, ""):
+            field = parts[2]
+            rows.setdefault(int(parts[1]), {})[field] = _convert(
+                value, ((item.get("properties") or {}).get(field) or {}).get("type"))
+    return [rows[i] for i in sorted(rows)]
 
 
 def _convert(raw: str, kind: str | None) -> Any:

@@ -32,6 +32,10 @@ def form_post(data: dict) -> dict:
     for key, value in data.items():
         if isinstance(value, bool):
             out[key] = "true" if value else "false"
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for i, row in enumerate(value):  # a table widget: <name>-<row>-<field>
+                for field, cell in row.items():
+                    out[f"{key}-{i}-{field}"] = str(cell)
         elif isinstance(value, list):
             out[key] = [str(v) for v in value]
         elif value is None:
