@@ -507,17 +507,21 @@ def report(res: dict, args: argparse.Namespace, db_label: str) -> str:
             note: str = "") -> None:
         rows.append((name, str(measured), target, versus, arena, note))
 
-    bare = res["bare_ours"]
+    # The baseline: bare SpiffWorkflow with its own JSON round trip (serialize_json/deserialize_json,
+    # spec included) at each wait. Our spec-free ProcessRun round trip is faster still and shown as "ours RT".
+    bare = res["bare_spiff"]
+    ours = res["bare_ours"]
     row("compile incident.bpmn + DMN + forms", f"{res['compile_ms']:.0f} ms")
     row("bare engine, in memory, no persistence", res["bare_memory"], note=res["bare_memory"].detail())
-    row("bare engine, ProcessRun dump/load each wait (bare RT)", bare, note=bare.detail())
-    row("bare engine, Spiff serialize_json+spec each wait", res["bare_spiff"],
-        versus=f"{res['bare_spiff'].per_s / bare.per_s:.2f} × bare RT", note=res["bare_spiff"].detail())
+    row("bare SpiffWorkflow, serialize_json+spec each wait (bare RT)", bare, note=bare.detail())
+    row("bare engine, our spec-free dump/load each wait (ours RT)", ours,
+        versus=f"{ours.per_s / bare.per_s:.2f} × bare RT", note=ours.detail())
     if "service" in res:
         svc = res["service"]
         target = TARGET_SERVICE_VS_BARE * bare.per_s
         row("service layer", svc, f"≥ {target:.1f} lc/s (0.5 × bare RT)",
-            f"{svc.per_s / bare.per_s:.2f} × bare RT: {_met(svc.per_s >= target)}", ARENA["service"], svc.detail())
+            f"{svc.per_s / bare.per_s:.2f} × bare RT: {_met(svc.per_s >= target)}; "
+            f"{svc.per_s / ours.per_s:.2f} × ours RT", ARENA["service"], svc.detail())
         row("  SQL statements / lifecycle", f"{res['service_statements']:.1f}", arena=ARENA["statements"],
             note=", ".join(f"{k} {v:.0f}" for k, v in res["service_verbs"].items()))
         row("  SQL statements / action", f"{res['service_start_statements']:.1f} start, "

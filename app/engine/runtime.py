@@ -229,10 +229,14 @@ class ProcessRun:
     def _collect(self) -> None:
         """Turn the difference between the snapshot and now into ordered StepEvents."""
         decisions = {d["task_guid"]: d for d in self.script_engine.decision_log}
+        self.script_engine.decision_log.clear()
         done: list[Any] = []
         ready: list[Any] = []
         cancelled: list[Any] = []
+        now: dict[UUID, TaskState] = {}
+        # One walk over the tree both finds what changed and becomes the next snapshot.
         for t in self.workflow.get_tasks():
+            now[t.id] = t.state
             before = self._before.get(t.id)
             if t.state == before or not _is_element(t):
                 continue
@@ -242,6 +246,7 @@ class ProcessRun:
                 ready.append(t)
             elif t.state == TaskState.CANCELLED and before is not None and before != TaskState.CANCELLED:
                 cancelled.append(t)
+        self._before = now
         done.sort(key=lambda t: t.last_state_change)
         for t in done:
             spec = t.task_spec
@@ -270,7 +275,6 @@ class ProcessRun:
                     "name": thrown.event_definition.name, "payload": thrown.payload or {}}))
         if self.completed and not any(e.kind == "workflow_completed" for e in self.events):
             self.events.append(StepEvent("workflow_completed"))
-        self._snapshot()
 
     def changed_keys(self) -> set[str]:
         """Data keys the steps collected so far (not yet taken) set or changed."""
@@ -278,6 +282,16 @@ class ProcessRun:
         for ev in self.events:
             keys.update((ev.detail or {}).get("changes", {}) if ev.kind == "element_completed" else ())
         return keys
+
+    def newly_ready(self) -> list[ReadyTask]:
+        """Human tasks that became ready in the steps collected so far (not yet taken)."""
+        out = []
+        for ev in self.events:
+            if ev.kind == "task_ready":
+                t = self.task(ev.guid or "")
+                if t is not None and t.state == TaskState.READY:
+                    out.append(ReadyTask(str(t.id), t.task_spec.bpmn_id, ev.name or "", t.data))
+        return out
 
     def update_ready_data(self, values: dict[str, Any]) -> None:
         """Set values in the data of every ready human task (used by application-side steps)."""

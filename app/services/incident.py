@@ -75,7 +75,7 @@ class IncidentHooks:
         incident = db.session.scalar(select(Incident).where(Incident.instance_id == instance.id))
         if incident is None:
             return
-        pending = [t for t in run.ready_user_tasks() if t.data.get("escalate_to_parent_org")]
+        pending = [t for t in run.newly_ready() if t.data.get("escalate_to_parent_org")]
         if pending:
             self._escalate_upward(instance, incident, run, actor)
         if incident.recorder_id is None and actor is not None and actor.in_group("service_desk"):
