@@ -17,6 +17,7 @@ $(BIN)/activate:
 
 install: $(BIN)/activate
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	$(MAKE) --no-print-directory translations
 
 translations:

@@ -29,6 +29,7 @@ class Config:
     BPMN_DIR = Path(os.environ.get("BPMN_DIR", BASE_DIR / "bpmn"))
     DMN_DIR = Path(os.environ.get("DMN_DIR", BASE_DIR / "dmn"))
     FORMS_DIR = Path(os.environ.get("FORMS_DIR", BASE_DIR / "forms"))
+    NODE_MODULES_DIR = Path(os.environ.get("NODE_MODULES_DIR", BASE_DIR / "node_modules"))
     # Uploaded definitions larger than this are refused before parsing.
     MAX_DEFINITION_BYTES = int(os.environ.get("MAX_DEFINITION_BYTES", 2 * 1024 * 1024))
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))

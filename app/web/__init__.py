@@ -13,7 +13,7 @@ from ..services.errors import ServiceError
 
 def register_web(app: Flask) -> None:
     """Register page blueprints, the login loader and HTML error handlers."""
-    from . import auth, inbox, incidents, instances, processes
+    from . import auth, inbox, incidents, instances, processes, vendor
     from .filters import register_filters
 
     register_filters(app)
@@ -28,7 +28,8 @@ def register_web(app: Flask) -> None:
         user = db.session.get(User, int(user_id))
         return user if user is not None and user.active else None
 
-    for bp in (auth.bp, inbox.bp, incidents.bp, instances.bp, processes.bp):
+    # Page blueprints; new feature modules add themselves to this tuple.
+    for bp in (auth.bp, inbox.bp, incidents.bp, instances.bp, processes.bp, vendor.bp):
         app.register_blueprint(bp)
     app.before_request(_csrf_on_post)
 
