@@ -38,28 +38,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
 
 
-def compile_catalogs(directory: Path = ROOT / "app" / "translations") -> None:
-    """Compile UI catalogs whose .mo is missing or older than the .po (.mo files are not in git).
-
-    `make install` runs `pybabel compile`; this lets `pytest tests/browser` work on a fresh clone too.
-    """
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    for po_path in sorted(directory.glob("*/LC_MESSAGES/*.po")):
-        mo_path = po_path.with_suffix(".mo")
-        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
-            continue
-        with po_path.open("rb") as f:
-            catalog = read_po(f, locale=po_path.parent.parent.name)
-        tmp = mo_path.with_name(f".{mo_path.name}.{os.getpid()}.tmp")  # never expose a half-written file
-        with tmp.open("wb") as f:
-            write_mo(f, catalog, use_fuzzy=True)
-        os.replace(tmp, mo_path)
-
-
-# At collection time, before any page is rendered: Flask-Babel caches loaded catalogs for the process.
-compile_catalogs()
+# The UI catalogs are compiled by tests/conftest.py (pytest_configure) before any page renders.
 
 
 @pytest.fixture(scope="module")
