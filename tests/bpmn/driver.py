@@ -37,3 +37,19 @@ def drive(
 
 def flows_taken(events: list[StepEvent]) -> set[str]:
     return {e.flow_id for e in events if e.flow_id}
+
+
+def form_schema(process_id: str, name: str) -> dict[str, Any]:
+    """The JSON Schema of forms/<process_id>/<name>."""
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).resolve().parents[2] / "forms" / process_id / name).read_text(encoding="utf-8"))
+
+
+def form_validator(process_id: str, name: str) -> Any:
+    """A validator for a form, with format checks, as the application validates submissions."""
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(form_schema(process_id, name),
+                                           format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)

@@ -13,7 +13,7 @@ from app.engine.definitions import evaluate_decision, load_decision
 from app.engine.runtime import ProcessRun
 from tests.bpmn import test_emergency_change_paths as emergency
 from tests.bpmn.conftest import Coverage, all_flows, load
-from tests.bpmn.driver import drive
+from tests.bpmn.driver import drive, form_validator
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESS = "change"
@@ -168,8 +168,7 @@ def change_process():
 
 
 def _validator(form_file: str) -> jsonschema.Draft202012Validator:
-    schema = json.loads((ROOT / "forms" / form_file).read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return form_validator(*form_file.split("/", 1))
 
 
 def ran(events: list, kind: str = "element_completed") -> list[str]:

@@ -1,7 +1,6 @@
 """Every path of continuity.bpmn (spec 6.1.8, Table 9) through the engine alone; every sequence flow is taken."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import pytest
 from app.engine.definitions import read_bpmn
 from app.engine.xml import parse_xml
 from tests.bpmn.conftest import Coverage, all_flows, load
-from tests.bpmn.driver import drive, flows_taken
+from tests.bpmn.driver import drive, flows_taken, form_schema, form_validator
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESS = "continuity"
@@ -112,11 +111,11 @@ def continuity_process():
 
 
 def _schema(name: str) -> dict:
-    return json.loads((ROOT / "forms" / PROCESS / name).read_text(encoding="utf-8"))
+    return form_schema(PROCESS, name)
 
 
 def _validator(name: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(_schema(name), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return form_validator(PROCESS, name)
 
 
 # -- paths and coverage ----------------------------------------------------------------------

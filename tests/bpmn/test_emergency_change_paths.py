@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from tests.bpmn.conftest import Coverage, all_flows, load
-from tests.bpmn.driver import drive, flows_taken
+from tests.bpmn.driver import drive, flows_taken, form_validator
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESS = "emergency_change"
@@ -98,8 +98,7 @@ def emergency_process():
 
 
 def _validator(form_file: str) -> jsonschema.Draft202012Validator:
-    schema = json.loads((ROOT / "forms" / form_file).read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return form_validator(*form_file.split("/", 1))
 
 
 def step_errors(compiled: Any, steps: list[tuple]) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 
 from app.engine.definitions import evaluate_decision, load_decision
 from tests.bpmn.conftest import Coverage, all_flows, load
-from tests.bpmn.driver import drive, flows_taken
+from tests.bpmn.driver import drive, flows_taken, form_schema, form_validator
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESS = "problem"
@@ -161,12 +161,11 @@ def problem_process():
 
 
 def _schema(name: str) -> dict:
-    return json.loads((ROOT / "forms" / PROCESS / name).read_text(encoding="utf-8"))
+    return form_schema(PROCESS, name)
 
 
 def _validator(name: str) -> jsonschema.Draft202012Validator:
-    schema = _schema(name)
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return form_validator(PROCESS, name)
 
 
 # -- paths and coverage ----------------------------------------------------------------------

@@ -4,7 +4,6 @@ Also the risk matrix of dmn/security_risk_level.dmn, every combination of likeli
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from app.engine.definitions import evaluate_decision, load_decision, read_bpmn
 from app.engine.xml import parse_xml
 from tests.bpmn.conftest import Coverage, all_flows, load
-from tests.bpmn.driver import drive, flows_taken
+from tests.bpmn.driver import drive, flows_taken, form_schema, form_validator
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESS = "security"
@@ -139,11 +138,11 @@ def security_process():
 
 
 def _schema(name: str) -> dict:
-    return json.loads((ROOT / "forms" / PROCESS / name).read_text(encoding="utf-8"))
+    return form_schema(PROCESS, name)
 
 
 def _validator(name: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(_schema(name), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return form_validator(PROCESS, name)
 
 
 # -- paths and coverage ----------------------------------------------------------------------
