@@ -8,7 +8,7 @@ PORT ?= 5000
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/itsm_test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run install translations db serve test test-sqlite test-pg lint bench clean
+.PHONY: run install translations db serve test test-sqlite test-pg lint bench clean worker cron bench-timers
 
 run: install db serve
 
@@ -47,6 +47,15 @@ lint:
 
 bench:
 	$(BIN)/python benchmarks/engine.py
+
+bench-timers:
+	$(BIN)/python benchmarks/timers.py
+
+worker:   # needs REDIS_URL
+	$(BIN)/rq worker itsm --url "$(REDIS_URL)"
+
+cron:     # needs REDIS_URL; run exactly one
+	$(BIN)/rq cron app/jobs/cron_config.py --url "$(REDIS_URL)"
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3*

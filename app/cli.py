@@ -93,6 +93,35 @@ def register_cli(app: Flask) -> None:
         target.write_text(text, encoding="utf-8")
         click.echo(f"wrote {target} ({len(rows)} steps, {len(missing)} unmapped)")
 
+    @app.cli.command("knowledge-reindex")
+    def knowledge_reindex_cmd() -> None:
+        """Rebuild the knowledge search index (run once after upgrading from a version without it)."""
+        from .services.knowledge import reindex_all
+
+        count = reindex_all()
+        db.session.commit()
+        click.echo(f"reindexed {count} articles")
+
+    @app.cli.command("create-integration-token")
+    @click.argument("name")
+    @click.option("--organisation", default=None, help="Organisation code (default: the top organisation).")
+    def create_integration_token_cmd(name: str, organisation: str | None) -> None:
+        """Create (or reuse) the integration account NAME and print a bearer token for the monitoring webhooks."""
+        from .models import Organisation
+        from .services.monitoring import create_integration_account, issue_integration_token
+
+        query = select(Organisation).where(Organisation.code == organisation) if organisation else \
+            select(Organisation).where(Organisation.parent_id.is_(None)).order_by(Organisation.id)
+        org = db.session.scalars(query).first()
+        if org is None:
+            raise click.ClickException(f"no organisation {organisation!r}")
+        try:
+            account = create_integration_account(name, org)
+        except ServiceError as exc:
+            raise click.ClickException(f"{exc.message}: {exc.details}") from None
+        db.session.commit()
+        click.echo(issue_integration_token(account))
+
     audit = click.Group("audit", help="Audit trail commands.")
 
     @audit.command("verify")
@@ -108,4 +137,46 @@ def register_cli(app: Flask) -> None:
             sys.exit(1)
         click.echo("all event chains verified")
 
+    @audit.command("reexecute")
+    @click.option("--process", "process_id", default=None, help="Only instances of this process.")
+    @click.option("--instance", "instance_key", default=None, help="Business key; default: all instances.")
+    def reexecute_cmd(process_id: str | None, instance_key: str | None) -> None:
+        """Re-run each instance's recorded steps through its recorded version and compare with the record."""
+        from .models import ProcessInstance
+        from .services.replay import reexecute
+
+        stmt = select(ProcessInstance).order_by(ProcessInstance.id)
+        if process_id:
+            stmt = stmt.where(ProcessInstance.process_id == process_id)
+        if instance_key:
+            stmt = stmt.where(ProcessInstance.business_key == instance_key)
+        failed = checked = 0
+        for instance in db.session.scalars(stmt):
+            checked += 1
+            result = reexecute(instance)
+            if not result.consistent:
+                failed += 1
+                click.echo(f"{instance.business_key}: {result.problem}")
+        if failed:
+            sys.exit(1)
+        click.echo(f"{checked} instances re-executed consistently")
+
     app.cli.add_command(audit)
+
+    from .jobs.cli import jobs_cli
+
+    app.cli.add_command(jobs_cli)
+
+    @app.cli.command("export-definitions")
+    def export_definitions_cmd() -> None:
+        """Write the latest deployed versions back to bpmn/, dmn/ and forms/ (so browser edits can be committed)."""
+        from pathlib import Path
+
+        from .services.modeling import export
+
+        cfg = current_app.config
+        written = export(Path(cfg["BPMN_DIR"]), Path(cfg["DMN_DIR"]), Path(cfg["FORMS_DIR"]))
+        for path in written:
+            click.echo(f"wrote {path}")
+        click.echo(f"{len(written)} file(s) written")
+

@@ -25,6 +25,12 @@ class Config:
     )
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     REDIS_URL = os.environ.get("REDIS_URL") or None
+    # Notifications by e-mail (unset SMTP_HOST: in-app and webhooks only).
+    SMTP_HOST = os.environ.get("SMTP_HOST") or None
+    SMTP_PORT = int(os.environ.get("SMTP_PORT", 25))
+    SMTP_FROM = os.environ.get("SMTP_FROM", "itsm@localhost")
+    # Without REDIS_URL the web server runs outbox jobs and the sweeps in a background thread.
+    JOBS_IN_PROCESS = _bool("JOBS_IN_PROCESS", True)
     DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "demo-pass-2026")
     BPMN_DIR = Path(os.environ.get("BPMN_DIR", BASE_DIR / "bpmn"))
     DMN_DIR = Path(os.environ.get("DMN_DIR", BASE_DIR / "dmn"))

@@ -179,3 +179,12 @@ def api_as(app: Flask, db, user) -> callable:
             return {"Authorization": f"Bearer {issue_token(u)}"}
 
     return make
+
+
+@pytest.fixture
+def english(db) -> Iterator[None]:
+    """Service messages in English for tests that assert their wording (the default UI language is Chinese)."""
+    from flask_babel import force_locale
+
+    with force_locale("en"):
+        yield

@@ -118,3 +118,9 @@ PATHS: dict[str, tuple[dict, list[tuple]]] = {
 # Paths with ("message", name, payload) steps; the others are user tasks only.
 MESSAGE_PATHS = frozenset(name for name, (_, steps) in PATHS.items() if any(s[0] == "message" for s in steps))
 SIMPLE_PATH = "desk_solves"
+
+# The support group is too slow: after these steps investigate_and_diagnose waits with its non-interrupting
+# boundary timer (support_too_slow, after `escalation_after` set by init_support from the priority); firing
+# it notifies the incident lead and leaves the task with the support group. Used with a frozen clock.
+SLOW_SUPPORT_STEPS: list[tuple] = PATHS["no_problem_submits_knowledge"][1][:2]
+ESCALATION_AFTER = {"P1": "PT1H", "P2": "PT2H", "P3": "PT4H", "P4": "PT8H"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import zlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +12,7 @@ from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as _BaseMessage
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
@@ -167,6 +169,61 @@ class ProcessRun:
     def waiting_messages(self) -> list[str]:
         """Names of the messages the instance waits for now."""
         return sorted({e.name for e in self.workflow.waiting_events() if "Message" in str(e.event_type)})
+
+    @property
+    def has_timers(self) -> bool:
+        """Does this process (or a subprocess) define any timer event? Cached per compiled version."""
+        cached = getattr(self.compiled, "_has_timers", None)
+        if cached is None:
+            specs = [self.compiled.spec, *self.compiled.subprocess_specs.values()]
+            cached = any(isinstance(getattr(ts, "event_definition", None), TimerEventDefinition)
+                         for spec in specs for ts in spec.task_specs.values())
+            self.compiled._has_timers = cached  # type: ignore[attr-defined]
+        return cached
+
+    def due_timers(self) -> list[tuple[str, datetime]]:
+        """Timers the instance waits on now: (element id, due instant in UTC), soonest first.
+
+        Cycle timers report their next occurrence; a timer whose due time is not known yet is left out.
+        """
+        out: list[tuple[str, datetime]] = []
+        for task in list(self.workflow.event_manager.tasks.values()):
+            definition = getattr(task.task_spec, "event_definition", None)
+            if not isinstance(definition, TimerEventDefinition):
+                continue
+            value = task._get_internal_data("event_value")
+            if isinstance(value, dict):  # a cycle: {"cycles", "next", "duration"}
+                value = value.get("next") if value.get("cycles") != 0 else None
+            if not value:
+                continue
+            try:
+                due = TimerEventDefinition.get_datetime(str(value))
+            except Exception:  # noqa: BLE001 - an unparseable value is not a timer we can schedule
+                continue
+            if due.tzinfo is None:
+                due = due.replace(tzinfo=UTC)
+            out.append((task.task_spec.bpmn_id or task.task_spec.name, due.astimezone(UTC)))
+        return sorted(out, key=lambda item: item[1])
+
+    def fire_timers(self, now: datetime) -> list[str]:
+        """Fire every timer due at `now` (an injected clock), run to the next wait state; return their ids.
+
+        SpiffWorkflow compares timers with the wall clock; marking a due timer as fired lets a frozen or
+        late clock decide instead, so the same `now` gives the same result in tests and in the sweep.
+        """
+        fired = []
+        due = {spec_id for spec_id, when in self.due_timers() if when <= now}
+        for task in list(self.workflow.event_manager.tasks.values()):
+            definition = getattr(task.task_spec, "event_definition", None)
+            spec_id = getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name
+            if isinstance(definition, TimerEventDefinition) and spec_id in due and not isinstance(
+                    definition, CycleTimerEventDefinition):
+                task._set_internal_data(event_fired=True)
+                fired.append(spec_id)
+        if fired:
+            self._step(self.workflow.refresh_timers)
+            self._advance()
+        return sorted(fired)
 
     def ready_user_tasks(self) -> list[ReadyTask]:
         """Ready human tasks in tree order."""

@@ -1,8 +1,13 @@
 """Database models: data and invariants only."""
-from .cmdb import CIChange, ConfigurationItem
+from .assets import Asset, AssetHistory
+from .audit import AuditView
+from .cmdb import CIBaseline, CIChange, CIRelation, ConfigurationItem
 from .identity import Group, Organisation, OrgLevel, User, UserGroup
 from .incident import Incident, IncidentCI
-from .knowledge import KnowledgeArticle
+from .jobs import DueTimer, OutboxJob, ProcessSchedule
+from .knowledge import KnowledgeArticle, KnowledgeAttachment, KnowledgeFeedback, KnowledgeTerm
+from .monitoring import MonitoringAlert
+from .notifications import Notification, NotificationPreference
 from .problem import KnownError
 from .process import (
     BusinessKeyCounter,
@@ -13,11 +18,23 @@ from .process import (
     ProcessInstance,
     ProcessVersion,
 )
+from .sla import BusinessCalendar, SlaClock, SlaPause, SlaReport
 
 __all__ = [
+    "Asset",
+    "AssetHistory",
+    "CIBaseline",
+    "CIRelation",
+    "KnowledgeAttachment",
+    "KnowledgeFeedback",
+    "KnowledgeTerm",
+    "MonitoringAlert",
+    "AuditView",
+    "BusinessCalendar",
     "BusinessKeyCounter",
     "CIChange",
     "ConfigurationItem",
+    "DueTimer",
     "Event",
     "Group",
     "HumanTask",
@@ -26,11 +43,18 @@ __all__ = [
     "InstanceLink",
     "KnowledgeArticle",
     "KnownError",
+    "Notification",
+    "NotificationPreference",
     "OrgLevel",
+    "OutboxJob",
     "Organisation",
     "PendingMessage",
     "ProcessInstance",
+    "ProcessSchedule",
     "ProcessVersion",
+    "SlaClock",
+    "SlaPause",
+    "SlaReport",
     "User",
     "UserGroup",
 ]

@@ -44,19 +44,22 @@ class ChangeHooks:
 
 def apply_ci_changes(instance: ProcessInstance, changes: list[dict[str, Any]], actor: User | None) -> int:
     """Apply {"ci", "field", "value"} items under this change; unknown CIs or fields are skipped and logged."""
+    from . import cmdb
+    from .errors import ServiceError
+
     applied = 0
     for item in changes:
         code, field, value = item.get("ci"), item.get("field"), item.get("value")
         ci = db.session.scalar(select(ConfigurationItem).where(ConfigurationItem.code == code))
-        if ci is None or field not in CI_FIELDS or (field == "status" and value not in CI_STATUSES):
+        if ci is None or not isinstance(field, str):
             append_event(instance, "ci_change_refused", actor=actor, data={"item": item})
             continue
-        old = getattr(ci, field)
-        setattr(ci, field, value)
-        db.session.add(CIChange(ci_id=ci.id, field=field, old_value=old, new_value=value,
-                                change_key=instance.business_key, instance_id=instance.id,
-                                actor_id=actor.id if actor else None))
-        append_event(instance, "ci_changed", actor=actor, data={"ci": code, "field": field, "old": old, "new": value})
+        # Name, status (lifecycle transitions) and the class attributes, validated by the CMDB service.
+        try:  # validated before anything is written, so a refusal leaves the CI untouched
+            cmdb.apply_change_item(instance, ci, field, value, actor)
+        except ServiceError as exc:
+            append_event(instance, "ci_change_refused", actor=actor, data={"item": item, "reason": exc.message})
+            continue
         applied += 1
     return applied
 

@@ -52,6 +52,31 @@ CIS = [
 ]
 
 
+# CMDB demo: a service and its supporting CIs, with class attributes and relations (impact analysis).
+CIS += [
+    ("SVC-EQM", "环境质量监测服务", "service", "county"),
+    ("STO-SAN-01", "存储阵列", "storage", "county"),
+]
+CI_ATTRIBUTES = {
+    "SRV-DB-01": {"ip_address": "10.0.1.10", "hostname": "srv-db-01", "os": "麒麟V10", "serial_number": "SN-2026-001",
+                  "location": "县局机房A排3柜", "purchase_date": "2024-03-01", "supplier": "示范科技"},
+    "NET-CORE-01": {"ip_address": "10.0.0.1", "hostname": "net-core-01", "location": "县局机房A排1柜"},
+    "DB-ORA-01": {"engine": "Oracle", "version": "19c", "port": 1521},
+    "APP-EQM": {"version": "3.2", "url": "https://eqm.example.org"},
+    "SVC-EQM": {"service_level": "7x24", "service_users": "县局监测科及公众", "user_count": 120},
+    "STO-SAN-01": {"capacity_tb": 40, "ip_address": "10.0.1.20", "hostname": "sto-san-01"},
+}
+# source, relation, target
+CI_RELATIONS = [
+    ("DB-ORA-01", "runs_on", "SRV-DB-01"),
+    ("APP-EQM", "depends_on", "DB-ORA-01"),
+    ("APP-EQM", "provides_service", "SVC-EQM"),
+    ("SRV-DB-01", "connected_to", "NET-CORE-01"),
+    ("SRV-DB-01", "depends_on", "STO-SAN-01"),
+    ("WEB-PORTAL", "depends_on", "APP-EQM"),
+]
+
+
 ARTICLES = [
     ("数据库连接超时的处理方法", "检查监听器状态和连接池配置；重启监听器后验证应用连接。", "database"),
     ("用户口令重置流程", "核实身份后在统一认证平台重置口令，并要求首次登录修改。", "terminal"),
@@ -80,8 +105,27 @@ def seed_demo(password: str) -> dict[str, int]:
         if code not in known:
             db.session.add(ConfigurationItem(code=code, name=name, ci_type=kind, organisation_id=orgs[org].id))
             cis += 1
+    _seed_cmdb()
     if not db.session.scalar(select(KnowledgeArticle.id).limit(1)):
         for title, body, category in ARTICLES:
             db.session.add(KnowledgeArticle(title=title, body=body, category=category))
     db.session.flush()
     return {"organisations": len(orgs), "users": users, "configuration_items": cis}
+
+
+def _seed_cmdb() -> None:
+    """Attributes and relations of the demo CIs (only where missing)."""
+    from ..models import CIRelation
+
+    db.session.flush()
+    cis = {c.code: c for c in db.session.scalars(select(ConfigurationItem))}
+    for code, attrs in CI_ATTRIBUTES.items():
+        ci = cis.get(code)
+        if ci is not None and not ci.attributes:
+            ci.attributes = attrs
+            ci.ip_address = attrs.get("ip_address")
+            ci.hostname = attrs.get("hostname")
+    existing = set(db.session.execute(select(CIRelation.source_id, CIRelation.rel_type, CIRelation.target_id)).all())
+    for src, rel, tgt in CI_RELATIONS:
+        if src in cis and tgt in cis and (cis[src].id, rel, cis[tgt].id) not in existing:
+            db.session.add(CIRelation(source_id=cis[src].id, rel_type=rel, target_id=cis[tgt].id))

@@ -11,7 +11,7 @@ from ..engine.runtime import ProcessRun
 from ..extensions import db
 from ..models import ConfigurationItem, Incident, IncidentCI, Organisation, ProcessInstance, User
 from ..models.base import utcnow
-from . import instances
+from . import instances, sla
 from .audit import append_event
 from .errors import Forbidden, NotFound, ValidationFailed
 
@@ -80,7 +80,30 @@ class IncidentHooks:
             self._escalate_upward(instance, incident, run, actor)
         if incident.recorder_id is None and actor is not None and actor.in_group("service_desk"):
             incident.recorder_id = actor.id
-        self._sync(instance, incident, run.data(), sync_cis="affected_cis" in run.changed_keys())
+        data = run.data()
+        self._sync(instance, incident, data, sync_cis="affected_cis" in run.changed_keys())
+        sla.on_incident_step(instance, incident, run.events, data)
+        for ev in run.events:
+            if ev.kind == "element_completed" and ev.spec_id == "notify_incident_lead":
+                self._support_too_slow(instance, incident, data, ev.guid or "")
+
+    def _support_too_slow(self, instance: ProcessInstance, incident: Incident, data: dict[str, Any],
+                          guid: str) -> None:
+        """The boundary timer on investigate_and_diagnose fired: tell the incident lead(s), once per firing."""
+        from . import notifications
+
+        leads = notifications.group_members("incident_lead", [instance.organisation_id])
+        notifications.notify(leads, "support_too_slow", f"support_too_slow:{guid}", {
+            "business_key": instance.business_key, "title": instance.title,
+            "group": incident.support_group or data.get("assigned_group") or "",
+            "after": data.get("escalation_after") or ""}, instance)
+        append_event(instance, "escalation_notified", data={
+            "reason": "support_too_slow", "to": [u.username for u in leads],
+            "group": data.get("assigned_group"), "after": data.get("escalation_after")})
+
+    def after_apply(self, instance: ProcessInstance, run: ProcessRun, actor: User | None) -> None:
+        """The step's tasks are projected: support tasks are due at the resolve deadline."""
+        sla.set_support_due_dates(instance, sla.ready_tasks(instance))
 
     def _escalate_upward(self, instance: ProcessInstance, incident: Incident, run: ProcessRun,
                          actor: User | None) -> None:

@@ -241,6 +241,9 @@ def _finish(instance: ProcessInstance, run: ProcessRun, actor: User | None,
         if hooks:
             hooks.after_step(instance, run, actor)
         thrown = _apply(instance, run, actor, submitted=submitted)
+        after_apply = getattr(hooks, "after_apply", None)
+        if after_apply is not None:  # the step's tasks are projected now (e.g. SLA due dates)
+            after_apply(instance, run, actor)
     _save(instance, run)
     _after_save(instance, run, actor, thrown, depth)
 
@@ -294,8 +297,11 @@ def connectors(organisation_id: int) -> dict[str, Any]:
 
 
 def _save(instance: ProcessInstance, run: ProcessRun) -> ProcessInstance:
+    from . import timers
+
     instance.state = run.dump()
     _flush_instance()
+    timers.sync(instance, run)  # the due-timer rows follow what the engine waits on now
     return instance
 
 

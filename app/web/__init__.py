@@ -13,7 +13,13 @@ from ..services.errors import ServiceError
 
 def register_web(app: Flask) -> None:
     """Register page blueprints, the login loader and HTML error handlers."""
-    from . import auth, inbox, incidents, instances, processes, vendor
+    from . import assets as assets_pages
+    from . import audit as audit_pages
+    from . import auth, inbox, incidents, instances, modeler, processes, vendor
+    from . import cmdb as cmdb_pages
+    from . import knowledge as knowledge_pages
+    from . import notifications as notification_pages
+    from . import sla as sla_pages
     from .filters import register_filters
 
     register_filters(app)
@@ -29,7 +35,11 @@ def register_web(app: Flask) -> None:
         return user if user is not None and user.active else None
 
     # Page blueprints; new feature modules add themselves to this tuple.
-    for bp in (auth.bp, inbox.bp, incidents.bp, instances.bp, processes.bp, vendor.bp):
+    for bp in (auth.bp, inbox.bp, incidents.bp, instances.bp, processes.bp, vendor.bp, modeler.bp,
+               audit_pages.bp, audit_pages.admin_bp, sla_pages.bp,
+               notification_pages.bp):
+        app.register_blueprint(bp)
+    for bp in (cmdb_pages.bp, assets_pages.bp, knowledge_pages.bp):  # CMDB, assets, knowledge base
         app.register_blueprint(bp)
     app.before_request(_csrf_on_post)
 

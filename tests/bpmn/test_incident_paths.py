@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from datetime import UTC, datetime, timedelta
 
 import jsonschema
 import pytest
@@ -10,7 +11,17 @@ import pytest
 from app.engine.runtime import NotWaiting, ProcessRun, TaskNotReady
 from tests.bpmn.conftest import ROOT, Coverage, all_flows
 from tests.bpmn.driver import drive, flows_taken
-from tests.support import CHANGE_CLOSED, MESSAGE_PATHS, PATHS, PROBLEM_CLOSED, close, record, start_data
+from tests.support import (
+    CHANGE_CLOSED,
+    ESCALATION_AFTER,
+    MESSAGE_PATHS,
+    PATHS,
+    PROBLEM_CLOSED,
+    SLOW_SUPPORT_STEPS,
+    close,
+    record,
+    start_data,
+)
 
 BUSINESS_KEY = "INC-TEST-0001"  # what tests.bpmn.driver.drive puts in the instance's data
 
@@ -190,6 +201,34 @@ def test_state_does_not_carry_the_spec(incident_process):
     run, _events, _thrown = drive(incident_process, start, steps)
     state = json.loads(zlib.decompress(run.dump()))
     assert "spec" not in state and "subprocess_specs" not in state
+
+
+def test_support_too_slow_timer_fires_once_with_a_frozen_clock(incident_process):
+    """The boundary timer on investigate_and_diagnose: due after escalation_after, fires at a frozen `now`,
+    notifies the incident lead, and the task stays with the support group."""
+    start = PATHS["no_problem_submits_knowledge"][0]
+    run, events, _thrown = drive(incident_process, start, SLOW_SUPPORT_STEPS)
+    data = run.ready_user_tasks()[0].data
+    assert data["escalation_after"] == ESCALATION_AFTER[data["priority"]]
+    ((timer, due),) = run.due_timers()
+    assert timer == "support_too_slow"
+    hours = int(ESCALATION_AFTER[data["priority"]][2:-1])
+    assert timedelta(hours=hours - 1) < due - datetime.now(UTC) <= timedelta(hours=hours)
+    run = ProcessRun.load(incident_process, run.dump())
+    assert run.fire_timers(due - timedelta(seconds=1)) == []  # not yet
+    assert run.fire_timers(due + timedelta(seconds=1)) == ["support_too_slow"]
+    fired = run.take_events()
+    done = [e.spec_id for e in fired if e.kind == "element_completed"]
+    assert done == ["support_too_slow", "notify_incident_lead", "slow_support_reported"]
+    assert [t.spec_id for t in run.ready_user_tasks()] == ["investigate_and_diagnose"]
+    assert run.due_timers() == []  # non-interrupting, fired once: nothing left to fire
+    run = ProcessRun.load(incident_process, run.dump())
+    assert run.fire_timers(due + timedelta(days=1)) == []
+    Coverage.add("incident", flows_taken(events + fired))
+    # The task still completes normally afterwards.
+    (task,) = run.ready_user_tasks()
+    run.complete(task.guid, PATHS["no_problem_submits_knowledge"][1][2][1])
+    assert [t.spec_id for t in run.ready_user_tasks()] == ["report_to_leads"]
 
 
 def test_zz_every_flow_taken():

@@ -49,6 +49,30 @@ def test_path_over_http(db, login_as, name):
     assert page.status_code == 200 and instance.business_key in page.data.decode()
 
 
+def test_support_too_slow_timer_over_http(db, login_as):
+    """The support group does not finish in time: the timer sweep (frozen clock) notifies the incident lead."""
+    from datetime import timedelta
+
+    from app.jobs import timer_jobs
+    from app.models import DueTimer
+    from tests.support import SLOW_SUPPORT_STEPS
+
+    start = PATHS["no_problem_submits_knowledge"][0]
+    desk = login_as("service_desk")
+    instance = _instance_from_redirect(db, desk.post("/incidents/record", data=form_post(start)))
+    db.session.commit()
+    for spec_id, data in SLOW_SUPPORT_STEPS:
+        task = ready_task(instance.id)
+        assert task.spec_id == spec_id
+        assert login_as(worker_for(task)).post(f"/tasks/{task.id}", data=form_post(data)).status_code == 302
+        db.session.commit()
+    due = db.session.scalar(select(DueTimer.due_at).where(DueTimer.instance_id == instance.id))
+    assert timer_jobs.sweep(now=(due + timedelta(seconds=1)).isoformat())["fired"] == 1
+    events = db.session.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.seq)).all()
+    assert "escalation_notified" in [e.type for e in events]
+    TAKEN.update(e.data.get("flow") for e in events if e.data.get("flow"))
+
+
 def test_zz_event_log_covers_every_flow():
     expected = all_flows("incident")
     print(f"\nincident flows seen in the event log over HTTP: {len(TAKEN & expected)}/{len(expected)}")

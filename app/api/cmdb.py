@@ -1,0 +1,57 @@
+"""The CMDB over the API: list and read CIs, relations, history, impact analysis."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask_smorest import Blueprint
+
+from ..models import ConfigurationItem
+from ..services import cmdb
+from .common import SECURITY, api_user, token_required
+
+PREFIX = "/cis"
+blp = Blueprint("api_cmdb", __name__, description="Configuration items (CMDB)")
+
+
+def ci_dict(ci: ConfigurationItem) -> dict[str, Any]:
+    return {"code": ci.code, "name": ci.name, "ci_type": ci.ci_type, "status": ci.status,
+            "organisation": ci.organisation.code, "controlled": ci.controlled, "attributes": ci.attributes or {}}
+
+
+@blp.route("", methods=["GET"])
+@blp.doc(security=SECURITY)
+@blp.response(200)
+@token_required
+def index():  # noqa: ANN201
+    """CIs visible to the caller (own organisation and below); filters q, ci_type, status."""
+    cis = cmdb.list_cis(api_user(), request.args.get("q", ""), request.args.get("ci_type") or None,
+                        request.args.get("status") or None, limit=min(int(request.args.get("limit", 200)), 1000))
+    return [ci_dict(ci) for ci in cis]
+
+
+@blp.route("/<code>", methods=["GET"])
+@blp.doc(security=SECURITY)
+@blp.response(200)
+@token_required
+def show(code: str):  # noqa: ANN201
+    """A CI with its relations and history."""
+    user = api_user()
+    ci = cmdb.get_ci(user, code)
+    rels = cmdb.relations_of(ci)
+    return {**ci_dict(ci),
+            "relations": [{"type": r.rel_type, "target": r.target.code} for r in rels["outgoing"]],
+            "related_from": [{"type": r.rel_type, "source": r.source.code} for r in rels["incoming"]],
+            "history": [{"field": h.field, "old": h.old_value, "new": h.new_value, "change": h.change_key,
+                         "actor": h.actor.username if h.actor else None, "at": h.created_at.isoformat()}
+                        for h in cmdb.history(ci)]}
+
+
+@blp.route("/<code>/impact", methods=["GET"])
+@blp.doc(security=SECURITY)
+@blp.response(200)
+@token_required
+def impact(code: str):  # noqa: ANN201
+    """What is affected if this CI fails: CIs (with depth and the relation followed), services, users."""
+    user = api_user()
+    return cmdb.impact(user, cmdb.get_ci(user, code)).as_dict()

@@ -1,0 +1,806 @@
+"""The CMDB (spec 6.1.5): CI classes and their attributes, lifecycle, coding rule, relations, access,
+impact analysis, CI control (changes only through an approved change), drift detection, baselines,
+import and export.
+
+Coding rule: a CI's identifier is ``<CLASS PREFIX>-<ORGANISATION CODE>-<5-digit sequence>``, e.g.
+``SRV-COUNTY-00001``; the sequence counts per class prefix and organisation and never reuses a number.
+Existing identifiers (e.g. demo data, imports carrying a code) are kept as they are.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask_babel import gettext as _
+from jsonschema import Draft202012Validator, FormatChecker
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import (
+    BusinessKeyCounter,
+    CIBaseline,
+    CIChange,
+    CIRelation,
+    ConfigurationItem,
+    Incident,
+    IncidentCI,
+    InstanceLink,
+    Organisation,
+    ProcessInstance,
+    User,
+)
+from .audit import append_event
+from .errors import Conflict, Forbidden, NotFound, ValidationFailed
+
+# --- classes and attributes ------------------------------------------------------------------------
+
+# Attribute catalogue: name -> JSON Schema fragment.
+ATTRIBUTES: dict[str, dict[str, Any]] = {
+    "serial_number": {"type": "string", "maxLength": 100, "title": "序列号"},
+    "model": {"type": "string", "maxLength": 100, "title": "型号"},
+    "version": {"type": "string", "maxLength": 50, "title": "版本"},
+    "purchase_date": {"type": "string", "format": "date", "title": "购置日期"},
+    "location": {"type": "string", "maxLength": 200, "title": "位置"},
+    "ip_address": {"type": "string", "format": "ipv4", "title": "IP地址"},
+    "hostname": {"type": "string", "maxLength": 200, "pattern": "^[A-Za-z0-9.-]+$", "title": "主机名"},
+    "owner_organisation": {"type": "string", "maxLength": 200, "title": "归属单位"},
+    "supplier": {"type": "string", "maxLength": 200, "title": "供应商"},
+    "description": {"type": "string", "maxLength": 2000, "title": "说明"},
+    "os": {"type": "string", "maxLength": 100, "title": "操作系统"},
+    "cpu_cores": {"type": "integer", "minimum": 1, "maximum": 4096, "title": "CPU核数"},
+    "memory_gb": {"type": "number", "minimum": 0, "title": "内存(GB)"},
+    "capacity_tb": {"type": "number", "minimum": 0, "title": "容量(TB)"},
+    "ports": {"type": "integer", "minimum": 0, "maximum": 10000, "title": "端口数"},
+    "engine": {"type": "string", "maxLength": 50, "title": "数据库类型"},
+    "port": {"type": "integer", "minimum": 1, "maximum": 65535, "title": "端口"},
+    "url": {"type": "string", "maxLength": 500, "pattern": "^https?://", "title": "网址"},
+    "licence": {"type": "string", "maxLength": 200, "title": "许可"},
+    "assigned_user": {"type": "string", "maxLength": 100, "title": "使用人"},
+    "document_number": {"type": "string", "maxLength": 100, "title": "文档编号"},
+    "service_level": {"type": "string", "maxLength": 100, "title": "服务级别"},
+    "service_users": {"type": "string", "maxLength": 500, "title": "服务对象"},
+    "user_count": {"type": "integer", "minimum": 0, "title": "用户数"},
+}
+_COMMON = ["owner_organisation", "supplier", "location", "description"]
+_HW = ["serial_number", "model", "purchase_date"]
+
+# class -> (prefix, Chinese name, English name, attributes)
+CLASSES: dict[str, tuple[str, str, str, list[str]]] = {
+    "network_device": ("NET", "网络设备", "Network device", _HW + ["ip_address", "hostname", "ports"]),
+    "server": ("SRV", "服务器", "Server", _HW + ["ip_address", "hostname", "os", "cpu_cores", "memory_gb"]),
+    "storage": ("STO", "存储设备", "Storage", _HW + ["ip_address", "hostname", "capacity_tb"]),
+    "security_device": ("SEC", "安全设备", "Security device", _HW + ["ip_address", "hostname", "version"]),
+    "system_software": ("SSW", "系统软件", "System software", ["version", "licence", "hostname"]),
+    "application": ("APP", "应用系统", "Application", ["version", "url", "hostname"]),
+    "database": ("DB", "数据库", "Database", ["engine", "version", "ip_address", "hostname", "port"]),
+    "website": ("WEB", "网站", "Website", ["url", "ip_address", "hostname"]),
+    "terminal": ("TRM", "终端", "Terminal", _HW + ["ip_address", "hostname", "assigned_user"]),
+    "machine_room_facility": ("FAC", "机房设施", "Machine-room facility", _HW + ["capacity_tb"]),
+    "document": ("DOC", "文档", "Document", ["version", "document_number"]),
+    "service": ("SVC", "服务", "Service", ["service_level", "service_users", "user_count"]),
+}
+
+STATUSES = ("planned", "in_use", "under_maintenance", "retired", "disposed")
+TRANSITIONS: dict[str, set[str]] = {
+    "planned": {"in_use", "disposed"},
+    "in_use": {"under_maintenance", "retired"},
+    "under_maintenance": {"in_use", "retired"},
+    "retired": {"in_use", "disposed"},
+    "disposed": set(),
+}
+# Relation types: source <type> target.
+RELATION_TYPES = ("runs_on", "depends_on", "connected_to", "part_of", "provides_service")
+# When a CI fails, who is affected: relations where the failing CI is the target (the source is affected) ...
+_AFFECTS_SOURCE = ("runs_on", "depends_on", "connected_to")
+# ... and relations where the failing CI is the source (the target is affected).
+_AFFECTS_TARGET = ("part_of", "provides_service", "connected_to")
+WRITER_GROUPS = ("configuration_lead", "configuration_operator")
+CORE_FIELDS = ("name", "status")
+_CHUNK = 500
+
+
+def class_schema(ci_type: str) -> dict[str, Any]:
+    """The JSON Schema of a class's attributes."""
+    if ci_type not in CLASSES:
+        raise ValidationFailed(_("Unknown CI class."), {"ci_type": [_("Unknown CI class %(c)s.", c=ci_type)]})
+    names = list(dict.fromkeys(CLASSES[ci_type][3] + _COMMON))
+    return {"type": "object", "properties": {n: ATTRIBUTES[n] for n in names}, "additionalProperties": False}
+
+
+def validate_attributes(ci_type: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    """Drop empty values, validate against the class schema; ValidationFailed names each bad attribute."""
+    cleaned = {k: v for k, v in (attributes or {}).items() if v not in (None, "")}
+    validator = Draft202012Validator(class_schema(ci_type), format_checker=FormatChecker())
+    errors: dict[str, list[str]] = {}
+    for err in validator.iter_errors(cleaned):
+        name = err.path[0] if err.path else (
+            next(iter(set(cleaned) - set(class_schema(ci_type)["properties"])), "attributes"))
+        if err.validator == "additionalProperties":
+            errors.setdefault(str(name), []).append(_("Not an attribute of this class."))
+        else:
+            errors.setdefault(str(name), []).append(err.message)
+    if errors:
+        raise ValidationFailed(_("Invalid attributes for class %(c)s.", c=ci_type), errors)
+    return cleaned
+
+
+def coerce_attribute(ci_type: str, name: str, value: Any) -> Any:
+    """Turn text (form, CSV) into the attribute's JSON type; unknown stays text and fails validation."""
+    spec = class_schema(ci_type)["properties"].get(name, {})
+    if value is None or value == "":
+        return None
+    if spec.get("type") == "integer":
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            return value
+    if spec.get("type") == "number":
+        try:
+            return float(str(value).strip())
+        except ValueError:
+            return value
+    return str(value).strip() if not isinstance(value, str) else value.strip()
+
+
+# --- access ------------------------------------------------------------------------------------------
+
+def org_subtree(org_id: int) -> set[int]:
+    """The organisation and every organisation below it."""
+    children: dict[int | None, list[int]] = {}
+    for oid, parent in db.session.execute(select(Organisation.id, Organisation.parent_id)):
+        children.setdefault(parent, []).append(oid)
+    seen, stack = {org_id}, [org_id]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return seen
+
+
+def visible_orgs(user: User) -> set[int] | None:
+    """Organisations whose CIs the user sees (None: all)."""
+    if user.in_group("administrator", "auditor"):
+        return None
+    return org_subtree(user.organisation_id)
+
+
+def can_read(user: User) -> bool:
+    return bool(user.memberships)
+
+
+def can_write(user: User) -> bool:
+    return user.in_group(*WRITER_GROUPS)
+
+
+def _require_read(user: User) -> None:
+    if not can_read(user):
+        raise Forbidden(_("Only staff may view the CMDB."))
+
+
+def _require_write(user: User, ci: ConfigurationItem | None = None, org_id: int | None = None) -> None:
+    if not can_write(user):
+        raise Forbidden(_("Only configuration management may change the CMDB."))
+    target = org_id if org_id is not None else (ci.organisation_id if ci is not None else None)
+    if target is not None and target not in org_subtree(user.organisation_id):
+        raise Forbidden(_("This configuration item belongs to another organisation."))
+
+
+def scoped(user: User, query: Any) -> Any:
+    orgs = visible_orgs(user)
+    return query if orgs is None else query.where(ConfigurationItem.organisation_id.in_(orgs))
+
+
+def list_cis(user: User, q: str = "", ci_type: str | None = None, status: str | None = None,
+             limit: int = 200) -> list[ConfigurationItem]:
+    _require_read(user)
+    query = scoped(user, select(ConfigurationItem))
+    if q:
+        like = f"%{q}%"
+        query = query.where(or_(ConfigurationItem.code.ilike(like), ConfigurationItem.name.ilike(like),
+                                ConfigurationItem.hostname.ilike(like), ConfigurationItem.ip_address == q))
+    if ci_type:
+        query = query.where(ConfigurationItem.ci_type == ci_type)
+    if status:
+        query = query.where(ConfigurationItem.status == status)
+    return list(db.session.scalars(query.order_by(ConfigurationItem.code).limit(limit)))
+
+
+def get_ci(user: User, code: str) -> ConfigurationItem:
+    _require_read(user)
+    ci = db.session.scalar(select(ConfigurationItem).where(ConfigurationItem.code == code))
+    if ci is None:
+        raise NotFound(_("Configuration item %(code)s does not exist.", code=code))
+    orgs = visible_orgs(user)
+    if orgs is not None and ci.organisation_id not in orgs:
+        raise Forbidden(_("This configuration item belongs to another organisation."))
+    return ci
+
+
+def _ci_by_code(code: str) -> ConfigurationItem:
+    ci = db.session.scalar(select(ConfigurationItem).where(ConfigurationItem.code == code))
+    if ci is None:
+        raise NotFound(_("Configuration item %(code)s does not exist.", code=code))
+    return ci
+
+
+# --- creation and coding rule ------------------------------------------------------------------------
+
+def next_code(ci_type: str, organisation: Organisation) -> str:
+    """``<PREFIX>-<ORG>-<00001>`` from a per prefix and organisation counter."""
+    prefix = CLASSES[ci_type][0]
+    org = organisation.code.upper()
+    key = f"CI:{prefix}-{org}"[:40]
+    for _attempt in range(3):
+        value = db.session.execute(
+            update(BusinessKeyCounter).where(BusinessKeyCounter.key == key)
+            .values(value=BusinessKeyCounter.value + 1).returning(BusinessKeyCounter.value)).scalar()
+        if value is None:
+            try:
+                with db.session.begin_nested():
+                    db.session.add(BusinessKeyCounter(key=key, value=1))
+                value = 1
+            except IntegrityError:
+                continue
+        code = f"{prefix}-{org}-{value:05d}"
+        if db.session.scalar(select(ConfigurationItem.id).where(ConfigurationItem.code == code)) is None:
+            return code
+    raise Conflict(_("Could not allocate a configuration item code; please retry."))
+
+
+def _sync_match_columns(ci: ConfigurationItem) -> None:
+    attrs = ci.attributes or {}
+    ci.ip_address = attrs.get("ip_address") or None
+    ci.hostname = (attrs.get("hostname") or "").lower() or None
+
+
+def _history(ci: ConfigurationItem, field_name: str, old: Any, new: Any, key: str, actor: User | None,
+             instance: ProcessInstance | None = None) -> None:
+    def text(v: Any) -> str | None:
+        return None if v is None else (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))[:500]
+
+    db.session.add(CIChange(ci=ci, field=field_name[:40], old_value=text(old), new_value=text(new),
+                            change_key=key, instance_id=instance.id if instance else None,
+                            actor_id=actor.id if actor else None))
+
+
+def create_ci(actor: User, *, ci_type: str, name: str, organisation: Organisation | None = None,
+              attributes: dict[str, Any] | None = None, status: str = "planned", code: str | None = None,
+              controlled: bool = True) -> ConfigurationItem:
+    """Register a CI (configuration management only) with a generated code and a history row."""
+    org = organisation or actor.organisation
+    _require_write(actor, org_id=org.id)
+    if not name.strip():
+        raise ValidationFailed(_("A name is required."), {"name": [_("Required.")]})
+    if status not in STATUSES:
+        raise ValidationFailed(_("Unknown status."), {"status": [_("Unknown status.")]})
+    attrs = validate_attributes(ci_type, attributes or {})
+    if code and db.session.scalar(select(ConfigurationItem.id).where(ConfigurationItem.code == code)):
+        raise Conflict(_("Configuration item %(code)s already exists.", code=code))
+    ci = ConfigurationItem(code=code or next_code(ci_type, org), name=name.strip()[:200], ci_type=ci_type,
+                           status=status, organisation_id=org.id, attributes=attrs, controlled=controlled)
+    _sync_match_columns(ci)
+    db.session.add(ci)
+    _history(ci, "created", None, {"name": ci.name, "ci_type": ci_type, "status": status, **attrs},
+             "CREATE", actor)
+    db.session.flush()
+    return ci
+
+
+def _check_status(ci: ConfigurationItem, new: str) -> None:
+    if new not in STATUSES:
+        raise ValidationFailed(_("Unknown status."), {"status": [_("Unknown status %(s)s.", s=new)]})
+    if new != ci.status and new not in TRANSITIONS[ci.status]:
+        raise Conflict(_("A configuration item cannot go from %(a)s to %(b)s.", a=ci.status, b=new))
+
+
+def _apply(ci: ConfigurationItem, changes: dict[str, Any], key: str, actor: User | None,
+           instance: ProcessInstance | None) -> list[tuple[str, Any, Any]]:
+    """Validate and apply {field: value}; core fields and class attributes; returns what changed."""
+    done: list[tuple[str, Any, Any]] = []
+    attrs = dict(ci.attributes or {})
+    for name, value in changes.items():
+        if name == "name":
+            if not str(value or "").strip():
+                raise ValidationFailed(_("A name is required."), {"name": [_("Required.")]})
+            if value != ci.name:
+                done.append(("name", ci.name, value))
+        elif name == "status":
+            _check_status(ci, str(value))
+            if value != ci.status:
+                done.append(("status", ci.status, value))
+        else:
+            value = coerce_attribute(ci.ci_type, name, value)
+            if attrs.get(name) != value:
+                done.append((name, attrs.get(name), value))
+            if value is None:
+                attrs.pop(name, None)
+            else:
+                attrs[name] = value
+    attrs = validate_attributes(ci.ci_type, attrs)
+    for name, old, new in done:
+        if name in CORE_FIELDS:
+            setattr(ci, name, new)
+        _history(ci, name, old, new, key, actor, instance)
+    ci.attributes = attrs
+    _sync_match_columns(ci)
+    return done
+
+
+def update_ci(actor: User, ci: ConfigurationItem, changes: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """A direct edit: only for CIs not under control; a controlled CI changes only through a change."""
+    _require_write(actor, ci)
+    if ci.controlled:
+        raise Conflict(_("%(code)s is a controlled configuration item: its attributes change only through an "
+                         "approved change (submit a request for change).", code=ci.code))
+    done = _apply(ci, changes, "DIRECT", actor, None)
+    db.session.flush()
+    return done
+
+
+def apply_change_item(instance: ProcessInstance, ci: ConfigurationItem, field_name: str, value: Any,
+                      actor: User | None) -> list[tuple[str, Any, Any]]:
+    """The path of change.apply_ci_changes for class attributes (and name/status with lifecycle rules)."""
+    done = _apply(ci, {field_name: value}, instance.business_key, actor, instance)
+    for name, old, new in done:
+        append_event(instance, "ci_changed", actor=actor, data={"ci": ci.code, "field": name, "old": old, "new": new})
+    return done
+
+
+# --- relations ---------------------------------------------------------------------------------------
+
+def add_relation(actor: User, source: ConfigurationItem, rel_type: str, target: ConfigurationItem) -> CIRelation:
+    _require_write(actor, source)
+    if rel_type not in RELATION_TYPES:
+        raise ValidationFailed(_("Unknown relation type."), {"rel_type": [_("Unknown relation type.")]})
+    if source.id == target.id:
+        raise ValidationFailed(_("A CI cannot relate to itself."), {"target": [_("Choose another CI.")]})
+    exists = db.session.scalar(select(CIRelation).where(
+        CIRelation.source_id == source.id, CIRelation.target_id == target.id, CIRelation.rel_type == rel_type))
+    if exists is not None:
+        raise Conflict(_("This relation exists already."))
+    rel = CIRelation(source_id=source.id, target_id=target.id, rel_type=rel_type)
+    db.session.add(rel)
+    _history(source, "relation_added", None, f"{rel_type} {target.code}", "DIRECT", actor)
+    db.session.flush()
+    return rel
+
+
+def remove_relation(actor: User, relation: CIRelation) -> None:
+    _require_write(actor, relation.source)
+    _history(relation.source, "relation_removed", f"{relation.rel_type} {relation.target.code}", None,
+             "DIRECT", actor)
+    db.session.delete(relation)
+    db.session.flush()
+
+
+def relations_of(ci: ConfigurationItem) -> dict[str, list[CIRelation]]:
+    out = list(db.session.scalars(select(CIRelation).where(CIRelation.source_id == ci.id).order_by(CIRelation.id)))
+    inc = list(db.session.scalars(select(CIRelation).where(CIRelation.target_id == ci.id).order_by(CIRelation.id)))
+    return {"outgoing": out, "incoming": inc}
+
+
+# --- impact analysis ---------------------------------------------------------------------------------
+
+@dataclass
+class Impact:
+    ci: ConfigurationItem
+    affected: list[dict[str, Any]] = field(default_factory=list)  # code, name, ci_type, status, depth, via, rel
+    services: list[dict[str, Any]] = field(default_factory=list)
+    organisations: list[str] = field(default_factory=list)
+    user_count: int = 0
+    service_users: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ci": self.ci.code, "affected": self.affected, "services": self.services,
+                "organisations": self.organisations,
+                "users": {"count": self.user_count, "groups": self.service_users}}
+
+
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i:i + _CHUNK]
+
+
+def impacted_ids(ci_id: int, max_depth: int = 50) -> dict[int, tuple[int, int, str]]:
+    """Breadth-first over relations in the direction failure spreads; {id: (depth, via_id, rel_type)}.
+
+    Each level costs two indexed queries per 500 frontier ids; visited ids are never expanded twice, so
+    cycles end.
+    """
+    seen: dict[int, tuple[int, int, str]] = {}
+    frontier = [ci_id]
+    visited = {ci_id}
+    depth = 0
+    while frontier and depth < max_depth:
+        depth += 1
+        nxt: list[int] = []
+        conn = db.session.connection()  # Core rows: no ORM result processing for what may be many edges
+        for chunk in _chunks(frontier):
+            # Two queries, each answered from one of the (id, rel_type) indexes; an OR of both would scan.
+            up = conn.execute(select(CIRelation.source_id, CIRelation.target_id, CIRelation.rel_type).where(
+                CIRelation.target_id.in_(chunk), CIRelation.rel_type.in_(_AFFECTS_SOURCE))).fetchall()
+            down = conn.execute(select(CIRelation.target_id, CIRelation.source_id, CIRelation.rel_type).where(
+                CIRelation.source_id.in_(chunk), CIRelation.rel_type.in_(_AFFECTS_TARGET))).fetchall()
+            for affected, via, rel in up + down:
+                if affected not in visited:
+                    visited.add(affected)
+                    seen[affected] = (depth, via, rel)
+                    nxt.append(affected)
+        frontier = nxt
+    return seen
+
+
+def impact(user: User, ci: ConfigurationItem) -> Impact:
+    """Which CIs, services, organisations and users are affected if this CI fails."""
+    _require_read(user)
+    found = impacted_ids(ci.id)
+    result = Impact(ci=ci)
+    if not found:
+        return result
+    ids = list(found)
+    codes: dict[int, str] = {ci.id: ci.code}
+    rows = []
+    conn = db.session.connection()
+    for chunk in _chunks(ids):
+        rows.extend(conn.execute(select(
+            ConfigurationItem.id, ConfigurationItem.code, ConfigurationItem.name, ConfigurationItem.ci_type,
+            ConfigurationItem.status, ConfigurationItem.organisation_id, ConfigurationItem.attributes,
+        ).where(ConfigurationItem.id.in_(chunk))).all())
+    for row in rows:
+        codes[row.id] = row.code
+    org_names = dict(db.session.execute(select(Organisation.id, Organisation.name)).all())
+    orgs: set[str] = set()
+    for row in sorted(rows, key=lambda r: (found[r.id][0], r.code)):
+        depth, via, rel = found[row.id]
+        item = {"code": row.code, "name": row.name, "ci_type": row.ci_type, "status": row.status,
+                "depth": depth, "via": codes.get(via), "relation": rel,
+                "organisation": org_names.get(row.organisation_id)}
+        result.affected.append(item)
+        orgs.add(org_names.get(row.organisation_id) or "")
+        if row.ci_type == "service":
+            attrs = row.attributes or {}
+            result.services.append({**item, "service_users": attrs.get("service_users"),
+                                    "user_count": attrs.get("user_count")})
+            result.user_count += int(attrs.get("user_count") or 0)
+            if attrs.get("service_users"):
+                result.service_users.append(attrs["service_users"])
+    result.organisations = sorted(o for o in orgs if o)
+    return result
+
+
+def neighbourhood(user: User, ci: ConfigurationItem, depth: int = 2, limit: int = 300) -> dict[str, list]:
+    """Nodes and edges within `depth` relations of the CI, either direction (for the graph view)."""
+    _require_read(user)
+    nodes = {ci.id}
+    edges: dict[int, tuple[int, int, str]] = {}
+    frontier = [ci.id]
+    for _level in range(depth):
+        nxt: list[int] = []
+        for chunk in _chunks(frontier):
+            for rid, src, tgt, rel in db.session.execute(select(
+                    CIRelation.id, CIRelation.source_id, CIRelation.target_id, CIRelation.rel_type).where(
+                    or_(CIRelation.source_id.in_(chunk), CIRelation.target_id.in_(chunk))).limit(limit)):
+                edges[rid] = (src, tgt, rel)
+                for n in (src, tgt):
+                    if n not in nodes and len(nodes) < limit:
+                        nodes.add(n)
+                        nxt.append(n)
+        frontier = nxt
+    cis = {c.id: c for c in db.session.scalars(select(ConfigurationItem).where(ConfigurationItem.id.in_(nodes)))}
+    return {
+        "nodes": [{"data": {"id": c.code, "label": f"{c.code}\n{c.name}", "ci_type": c.ci_type,
+                            "status": c.status, "root": c.id == ci.id}} for c in cis.values()],
+        "edges": [{"data": {"id": f"r{rid}", "source": cis[s].code, "target": cis[t].code, "label": rel}}
+                  for rid, (s, t, rel) in edges.items() if s in cis and t in cis],
+    }
+
+
+# --- the CI page -------------------------------------------------------------------------------------
+
+def history(ci: ConfigurationItem) -> list[CIChange]:
+    return list(db.session.scalars(select(CIChange).where(CIChange.ci_id == ci.id).order_by(CIChange.id.desc())))
+
+
+def linked_incidents(ci: ConfigurationItem, limit: int = 50) -> list[Incident]:
+    return list(db.session.scalars(select(Incident).join(IncidentCI, IncidentCI.incident_id == Incident.id)
+                                   .where(IncidentCI.ci_id == ci.id).order_by(Incident.id.desc()).limit(limit)))
+
+
+def linked_cases(ci: ConfigurationItem) -> list[ProcessInstance]:
+    """Changes that changed the CI and problems/changes linked to its incidents."""
+    ids = set(db.session.scalars(select(CIChange.instance_id).where(
+        CIChange.ci_id == ci.id, CIChange.instance_id.is_not(None))))
+    inc_ids = list(db.session.scalars(select(Incident.instance_id).join(
+        IncidentCI, IncidentCI.incident_id == Incident.id).where(IncidentCI.ci_id == ci.id)))
+    if inc_ids:
+        ids.update(db.session.scalars(select(InstanceLink.target_id).where(InstanceLink.source_id.in_(inc_ids))))
+    if not ids:
+        return []
+    return list(db.session.scalars(select(ProcessInstance).where(ProcessInstance.id.in_(ids))
+                                   .order_by(ProcessInstance.id)))
+
+
+# --- observed configuration (discovery) and drift ----------------------------------------------------
+
+def parse_records(content: bytes | str, fmt: str) -> list[dict[str, Any]]:
+    """CSV (header row) or JSON (a list, or {"items": [...]}) records from a discovery tool."""
+    text = content.decode("utf-8-sig") if isinstance(content, bytes) else content
+    if fmt == "json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ValidationFailed(_("The file is not valid JSON."), {"file": [str(exc)]}) from None
+        items = data.get("items") if isinstance(data, dict) else data
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise ValidationFailed(_("Expected a list of objects."), {"file": [_("Expected a list of objects.")]})
+        return items
+    return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(io.StringIO(text))]
+
+
+def _match_observed(record: dict[str, Any]) -> ConfigurationItem | None:
+    if record.get("code"):
+        return db.session.scalar(select(ConfigurationItem).where(ConfigurationItem.code == str(record["code"])))
+    if record.get("hostname"):
+        found = db.session.scalar(select(ConfigurationItem).where(
+            ConfigurationItem.hostname == str(record["hostname"]).lower()).limit(1))
+        if found is not None:
+            return found
+    if record.get("ip_address"):
+        return db.session.scalar(select(ConfigurationItem).where(
+            ConfigurationItem.ip_address == str(record["ip_address"])).limit(1))
+    return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    return str(a if a is not None else "").strip().lower() == str(b if b is not None else "").strip().lower()
+
+
+def detect_drift(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Differences between observed records and the CMDB: per CI the attributes that differ; unknown items."""
+    drift: list[dict[str, Any]] = []
+    for record in records:
+        ci = _match_observed(record)
+        if ci is None:
+            ident = record.get("code") or record.get("hostname") or record.get("ip_address") or "?"
+            drift.append({"ci": None, "observed": str(ident), "differences": [], "unregistered": True})
+            continue
+        props = class_schema(ci.ci_type)["properties"]
+        diffs = []
+        for key, value in record.items():
+            if key == "code" or value in (None, ""):
+                continue
+            if key in CORE_FIELDS:
+                current = getattr(ci, key)
+            elif key in props:
+                current = (ci.attributes or {}).get(key)
+            else:
+                continue
+            if not _same(current, value):
+                diffs.append({"field": key, "cmdb": current, "observed": value})
+        if diffs:
+            drift.append({"ci": ci.code, "observed": ci.code, "differences": diffs, "unregistered": False,
+                          "organisation_id": ci.organisation_id})
+    return drift
+
+
+def import_observed(actor: User, records: list[dict[str, Any]], source: str = "discovery") -> dict[str, Any]:
+    """Compare an observed configuration with the CMDB; drift raises an unauthorised-change incident."""
+    from . import incident as incident_service
+    from . import instances
+
+    _require_write(actor)
+    drift = detect_drift(records)
+    result: dict[str, Any] = {"checked": len(records), "drift": drift, "incident": None}
+    if not drift:
+        return result
+    lines = [_("Unauthorised change: the observed configuration (%(src)s) differs from the CMDB.", src=source)]
+    for item in drift:
+        if item["unregistered"]:
+            lines.append(_("- %(id)s is not registered in the CMDB.", id=item["observed"]))
+        for d in item["differences"]:
+            lines.append(_("- %(ci)s %(field)s: CMDB %(old)s, observed %(new)s.", ci=item["ci"], field=d["field"],
+                           old=d["cmdb"], new=d["observed"]))
+    codes = sorted({d["ci"] for d in drift if d["ci"]})[:50]
+    org_id = next((d["organisation_id"] for d in drift if d.get("organisation_id")), actor.organisation_id)
+    data = {"reporter_name": actor.display_name[:100], "reporter_contact": (actor.email or actor.username)[:200],
+            "channel": "system", "symptoms": "\n".join(lines)[:4000], "affected_cis": codes,
+            "error_codes": "UNAUTHORISED_CHANGE", "impact": "medium", "urgency": "medium", "category": "other"}
+    instance = instances.start_instance(incident_service.PROCESS_ID, actor, data,
+                                        organisation=db.session.get(Organisation, org_id))
+    append_event(instance, "configuration_drift", actor=actor, data={"source": source, "drift": drift})
+    db.session.flush()
+    result["incident"] = {"id": instance.id, "business_key": instance.business_key}
+    return result
+
+
+# --- baselines ---------------------------------------------------------------------------------------
+
+def snapshot(cis: list[ConfigurationItem]) -> dict[str, Any]:
+    """{code: {name, ci_type, status, attributes, relations: ["runs_on X", ...]}} for these CIs."""
+    ids = [c.id for c in cis]
+    codes = dict(db.session.execute(select(ConfigurationItem.id, ConfigurationItem.code)).all()) if ids else {}
+    rels: dict[int, list[str]] = {}
+    for chunk in _chunks(ids):
+        for src, tgt, rel in db.session.execute(select(CIRelation.source_id, CIRelation.target_id,
+                                                       CIRelation.rel_type).where(CIRelation.source_id.in_(chunk))):
+            rels.setdefault(src, []).append(f"{rel} {codes.get(tgt)}")
+    return {c.code: {"name": c.name, "ci_type": c.ci_type, "status": c.status,
+                     "attributes": dict(c.attributes or {}), "relations": sorted(rels.get(c.id, []))} for c in cis}
+
+
+def create_baseline(actor: User, name: str, codes: list[str] | None = None, description: str = "") -> CIBaseline:
+    _require_write(actor)
+    if codes:
+        cis = [get_ci(actor, c) for c in codes]
+    else:
+        cis = list(db.session.scalars(scoped(actor, select(ConfigurationItem)).order_by(ConfigurationItem.code)))
+    base = CIBaseline(name=name.strip()[:200] or "baseline", description=description, snapshot=snapshot(cis),
+                      organisation_id=actor.organisation_id, created_by_id=actor.id)
+    db.session.add(base)
+    db.session.flush()
+    return base
+
+
+def current_of(baseline: CIBaseline, user: User) -> dict[str, Any]:
+    """The current state of the baseline's CIs, plus CIs created since then in the user's scope."""
+    codes = list(baseline.snapshot or {})
+    cis = []
+    for i in range(0, len(codes), _CHUNK):
+        cis.extend(db.session.scalars(select(ConfigurationItem).where(ConfigurationItem.code.in_(codes[i:i + _CHUNK]))))
+    known = set(codes)
+    cis.extend(ci for ci in db.session.scalars(scoped(user, select(ConfigurationItem)).where(
+        ConfigurationItem.created_at > baseline.created_at)) if ci.code not in known)
+    return snapshot(cis)
+
+
+def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Added, removed and changed CIs between two snapshots, with the changed fields."""
+    added = sorted(set(new) - set(old))
+    removed = sorted(set(old) - set(new))
+    changed = []
+    for code in sorted(set(old) & set(new)):
+        a, b = old[code], new[code]
+        fields = []
+        for key in ("name", "ci_type", "status"):
+            if a.get(key) != b.get(key):
+                fields.append({"field": key, "old": a.get(key), "new": b.get(key)})
+        aa, ba = a.get("attributes") or {}, b.get("attributes") or {}
+        for key in sorted(set(aa) | set(ba)):
+            if aa.get(key) != ba.get(key):
+                fields.append({"field": key, "old": aa.get(key), "new": ba.get(key)})
+        ar, br = set(a.get("relations") or []), set(b.get("relations") or [])
+        for r in sorted(br - ar):
+            fields.append({"field": "relation", "old": None, "new": r})
+        for r in sorted(ar - br):
+            fields.append({"field": "relation", "old": r, "new": None})
+        if fields:
+            changed.append({"code": code, "changes": fields})
+    return {"added": added, "removed": removed, "changed": changed}
+
+
+def get_baseline(user: User, baseline_id: int) -> CIBaseline:
+    _require_read(user)
+    base = db.session.get(CIBaseline, baseline_id)
+    if base is None:
+        raise NotFound(_("Baseline %(id)s does not exist.", id=baseline_id))
+    orgs = visible_orgs(user)
+    if orgs is not None and base.organisation_id not in orgs:
+        raise Forbidden(_("This baseline belongs to another organisation."))
+    return base
+
+
+def list_baselines(user: User) -> list[CIBaseline]:
+    _require_read(user)
+    query = select(CIBaseline).order_by(CIBaseline.id.desc())
+    orgs = visible_orgs(user)
+    if orgs is not None:
+        query = query.where(CIBaseline.organisation_id.in_(orgs))
+    return list(db.session.scalars(query))
+
+
+# --- import and export -------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = ["code", "name", "ci_type", "status", "organisation", "controlled"]
+
+
+def export_rows(user: User) -> tuple[list[str], list[list[Any]]]:
+    _require_read(user)
+    cis = list(db.session.scalars(scoped(user, select(ConfigurationItem)).order_by(ConfigurationItem.code)))
+    orgs = dict(db.session.execute(select(Organisation.id, Organisation.code)).all())
+    attr_names = sorted({k for c in cis for k in (c.attributes or {})})
+    header = EXPORT_COLUMNS + attr_names
+    rows = [[c.code, c.name, c.ci_type, c.status, orgs.get(c.organisation_id), "yes" if c.controlled else "no"]
+            + [(c.attributes or {}).get(a, "") for a in attr_names] for c in cis]
+    return header, rows
+
+
+def export_csv(user: User) -> bytes:
+    header, rows = export_rows(user)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def export_xlsx(user: User) -> bytes:
+    from openpyxl import Workbook
+
+    header, rows = export_rows(user)
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("CMDB")
+    ws.append(header)
+    for row in rows:
+        ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def read_xlsx(content: bytes) -> list[dict[str, Any]]:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001  (openpyxl raises many kinds for a bad file)
+        raise ValidationFailed(_("The file is not a valid XLSX workbook."), {"file": [str(exc)]}) from None
+    ws = wb.worksheets[0]
+    rows = ws.iter_rows(values_only=True)
+    header = [str(h).strip() if h is not None else "" for h in next(rows, [])]
+    out = []
+    for row in rows:
+        if row is None or all(v in (None, "") for v in row):
+            continue
+        out.append({h: ("" if v is None else v) for h, v in zip(header, row, strict=False) if h})
+    wb.close()
+    return out
+
+
+def import_cis(actor: User, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Create CIs from records (code optional); existing CIs are updated only when not controlled.
+
+    Each row is handled in a savepoint: a bad row is reported and skipped, the others are kept.
+    """
+    _require_write(actor)
+    orgs = {o.code: o for o in db.session.scalars(select(Organisation))}
+    created, updated, errors = [], [], []
+    for number, rec in enumerate(records, start=2):
+        rec = {k: v for k, v in rec.items() if k}
+        code = str(rec.get("code") or "").strip() or None
+        ci_type = str(rec.get("ci_type") or "").strip()
+        attrs_in = {k: v for k, v in rec.items() if k not in EXPORT_COLUMNS and v not in (None, "")}
+        try:
+            with db.session.begin_nested():
+                existing = db.session.scalar(select(ConfigurationItem).where(ConfigurationItem.code == code)) \
+                    if code else None
+                if existing is not None:
+                    changes = {k: rec[k] for k in ("name", "status") if rec.get(k)}
+                    changes.update(attrs_in)
+                    done = update_ci(actor, existing, changes)
+                    if done:
+                        updated.append(existing.code)
+                    continue
+                org = orgs.get(str(rec.get("organisation") or "")) or actor.organisation
+                if ci_type not in CLASSES:
+                    raise ValidationFailed(_("Unknown CI class."), {"ci_type": [ci_type]})
+                attrs = {k: coerce_attribute(ci_type, k, v) for k, v in attrs_in.items()}
+                ci = create_ci(actor, ci_type=ci_type, name=str(rec.get("name") or ""), organisation=org,
+                               attributes=attrs, status=str(rec.get("status") or "planned"), code=code,
+                               controlled=str(rec.get("controlled") or "yes").lower() not in ("no", "false", "0"))
+                created.append(ci.code)
+        except (ValidationFailed, Conflict, Forbidden) as exc:
+            detail = getattr(exc, "errors", None) or {}
+            errors.append({"row": number, "code": code, "message": exc.message, "errors": detail})
+    return {"created": created, "updated": updated, "errors": errors}
+
+
+def count_by_type(user: User) -> dict[str, int]:
+    _require_read(user)
+    query = scoped(user, select(ConfigurationItem.ci_type, func.count()).group_by(ConfigurationItem.ci_type))
+    return dict(db.session.execute(query).all())

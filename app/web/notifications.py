@@ -1,0 +1,35 @@
+"""Notification list and the user's notification settings."""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from ..extensions import db
+from ..services import notifications
+
+bp = Blueprint("notifications", __name__, url_prefix="/notifications")
+
+
+@bp.route("/")
+@login_required
+def index():  # noqa: ANN201
+    return render_template("notifications/index.html", items=notifications.for_user(current_user),
+                           pref=notifications.preference(current_user), kinds=notifications.KINDS)
+
+
+@bp.route("/<int:notification_id>/read", methods=["POST"])
+@login_required
+def read(notification_id: int):  # noqa: ANN201
+    notifications.mark_read(notification_id, current_user)
+    db.session.commit()
+    return redirect(url_for("notifications.index"))
+
+
+@bp.route("/settings", methods=["POST"])
+@login_required
+def settings():  # noqa: ANN201
+    notifications.set_preference(current_user, current_user, email=bool(request.form.get("email")),
+                                 webhook_url=request.form.get("webhook_url", ""),
+                                 muted_kinds=request.form.getlist("muted"))
+    db.session.commit()
+    return redirect(url_for("notifications.index"))

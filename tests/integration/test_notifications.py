@@ -1,0 +1,165 @@
+"""Notifications: in-app rows, e-mail through a local SMTP server (aiosmtpd), webhooks to a local HTTP
+server, Chinese and English templates, preferences, and SLA warning/breach notified once each."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from app.jobs import sla_jobs
+from app.models import Notification, OutboxJob
+from app.services import incident as incident_service
+from app.services import notifications, outbox, sla
+from app.services.errors import Forbidden, ValidationFailed
+from tests.support import start_data
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+class _Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
+        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf-8", "replace")))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    inbox = _Inbox()
+    with socket.socket() as probe:  # a free port (aiosmtpd checks its own port after starting)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, inbox
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def webhook_server():
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802, ANN201
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):  # noqa: ANN002, ANN201
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_templates_in_both_languages():
+    ctx = {"business_key": "INC-1", "title": "数据库", "kind": "resolve", "kind_zh": "解决", "target": 240,
+           "elapsed": 180, "deadline": "2026-11-25 15:00", "share": 75}
+    for kind in notifications.KINDS:
+        zh, en = notifications.render(kind, "zh_CN", ctx), notifications.render(kind, "en", ctx)
+        assert "INC-1" in zh[0] and "INC-1" in en[0] and zh != en
+    assert notifications.render("sla_breach", "en", ctx)[0] == "[SLA breach] INC-1: resolve time exceeded"
+    assert notifications.render("sla_breach", "zh_CN", ctx)[0] == "【SLA违约】INC-1 解决超时"
+
+
+def test_email_and_webhook_channels(app, db, user, monkeypatch, smtp_server, webhook_server):
+    port, inbox = smtp_server
+    url, received = webhook_server
+    monkeypatch.setitem(app.config, "SMTP_HOST", "127.0.0.1")
+    monkeypatch.setitem(app.config, "SMTP_PORT", port)
+    monkeypatch.setitem(app.config, "REDIS_URL", None)
+    lead = user("incident_lead")
+    lead.email, lead.locale = "lead@example.org", "en"
+    notifications.set_preference(lead, lead, email=True, webhook_url=url, muted_kinds=[])
+    ctx = {"business_key": "INC-9", "title": "t", "group": "support_line_1", "after": "PT2H"}
+    (note,) = notifications.notify([lead, lead], "support_too_slow", "k1", ctx)
+    assert notifications.notify([lead], "support_too_slow", "k1", ctx) == []  # once per key
+    db.session.commit()
+    assert outbox.dispatch()["ran"] == 2
+    (to, content), = inbox.messages
+    assert to == ["lead@example.org"] and "[Escalation] INC-9: support group too slow" in content
+    (hook,) = received
+    assert hook["kind"] == "support_too_slow" and hook["user"] == "incident_lead" and hook["subject"] == note.subject
+    # Idempotent: running the jobs again sends nothing.
+    for job in db.session.scalars(select(OutboxJob)).all():
+        assert notifications.send(lead.id, "k1", job.args["channel"]) is False
+    assert len(inbox.messages) == 1 and len(received) == 1
+
+
+def test_preferences_mute_kinds_and_are_personal(db, user):
+    lead = user("incident_lead")
+    notifications.set_preference(lead, lead, email=False, webhook_url="", muted_kinds=["sla_warning"])
+    assert notifications.notify([lead], "sla_warning", "w1", {}) == []
+    assert len(notifications.notify([lead], "sla_breach", "b1", {})) == 1
+    with pytest.raises(Forbidden):
+        notifications.set_preference(lead, user("desk"), email=True, webhook_url="", muted_kinds=[])
+    with pytest.raises(ValidationFailed):
+        notifications.set_preference(lead, lead, email=True, webhook_url="ftp://x", muted_kinds=["nope"])
+
+
+def test_sla_warning_and_breach_notified_once_each(app, db, user, monkeypatch):
+    monkeypatch.setitem(app.config, "REDIS_URL", None)
+    instance = incident_service.report_fault(user("reporter"), start_data())
+    db.session.flush()
+    start = datetime(2026, 11, 25, 9, 0, tzinfo=SH)
+    clock = sla.start_clock(instance, "resolve", started_at=start, target_minutes=120, priority="P2",
+                            service_class="application", now=start)
+    db.session.commit()
+    assert sla_jobs.sweep(now=(start + timedelta(minutes=80)).isoformat()) == {"warned": 0, "breached": 0}
+    assert sla_jobs.sweep(now=(start + timedelta(minutes=95)).isoformat()) == {"warned": 1, "breached": 0}
+    assert sla_jobs.sweep(now=(start + timedelta(minutes=100)).isoformat()) == {"warned": 0, "breached": 0}
+    assert sla_jobs.sweep(now=(start + timedelta(minutes=121)).isoformat()) == {"warned": 0, "breached": 1}
+    assert sla_jobs.sweep(now=(start + timedelta(days=2)).isoformat()) == {"warned": 0, "breached": 0}
+    db.session.refresh(clock)
+    assert clock.warned_at == start + timedelta(minutes=90) and clock.breached_at == start + timedelta(minutes=120)
+    notes = db.session.scalars(select(Notification).where(Notification.instance_id == instance.id)).all()
+    by_kind = {}
+    for n in notes:
+        by_kind.setdefault(n.kind, set()).add(n.user.username)
+    # The desk member holds no task yet: the group lead and the service-level lead are told.
+    assert by_kind == {"sla_warning": {"incident_lead", "service_level_lead"},
+                       "sla_breach": {"incident_lead", "service_level_lead"}}
+
+
+def test_notification_page(db, user, login_as):
+    lead = user("incident_lead")
+    (note,) = notifications.notify([lead], "sla_breach", "page1", {"business_key": "INC-7", "kind": "resolve",
+                                                                   "kind_zh": "解决"})
+    db.session.flush()
+    client = login_as("incident_lead")
+    page = client.get("/notifications/")
+    assert page.status_code == 200 and "INC-7" in page.get_data(as_text=True)
+    assert client.post(f"/notifications/{note.id}/read").status_code == 302
+    assert db.session.get(Notification, note.id).read_at is not None
+    assert login_as("desk").post(f"/notifications/{note.id}/read").status_code == 403
+    r = client.post("/notifications/settings", data={"email": "y", "webhook_url": "", "muted": ["sla_warning"]})
+    assert r.status_code == 302
+    assert notifications.preference(lead).muted_kinds == ["sla_warning"]
+
+
+def test_auditors_change_nothing(db, user, login_as):
+    auditor = user("auditor")
+    (note,) = notifications.notify([auditor], "sla_breach", "aud1", {})
+    db.session.flush()
+    with pytest.raises(Forbidden):
+        notifications.set_preference(auditor, auditor, email=False, webhook_url="", muted_kinds=[])
+    assert login_as("auditor").post(f"/notifications/{note.id}/read").status_code == 403
+    assert login_as("auditor").get("/notifications/").status_code == 200

@@ -1,0 +1,177 @@
+"""The outbox on the real Redis (database 15) with rq workers in-process: jobs survive Redis being down,
+are sent when it is back, run once, and two workers do not double an escalation."""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pytest
+from redis import Redis
+from rq import Queue, SimpleWorker
+from sqlalchemy import select
+
+from app.jobs import run_job
+from app.models import Event, Notification, OutboxJob
+from app.services import outbox
+from tests.integration.test_timers import rows, slow_incident
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
+CLOSED_PORT_URL = "redis://127.0.0.1:1/15"  # nothing listens on port 1
+
+
+@pytest.fixture
+def redis_db():
+    connection = Redis.from_url(REDIS_URL)
+    assert connection.connection_pool.connection_kwargs.get("db") == 15, "tests use Redis database 15 only"
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+
+
+def _escalations(db, instance) -> int:
+    return len([e for e in db.session.scalars(select(Event).where(Event.instance_id == instance.id))
+                if e.type == "escalation_notified"])
+
+
+def test_in_process_without_redis(app, db, user, monkeypatch):
+    monkeypatch.setitem(app.config, "REDIS_URL", None)
+    instance = slow_incident(db, user)
+    (row,) = rows(db, instance)
+    job = outbox.enqueue("timers.fire", instance_id=instance.id, now=(row.due_at + timedelta(seconds=1)).isoformat())
+    db.session.commit()
+    assert outbox.dispatch() == {"pending": 1, "sent": 0, "ran": 1, "kept": 0}
+    assert db.session.get(OutboxJob, job.id).done_at is not None
+    assert run_job(job.id) is False  # idempotent: a second run does nothing
+    assert outbox.dispatch()["pending"] == 0
+    assert _escalations(db, instance) == 1
+
+
+def test_redis_down_keeps_the_job_until_it_is_back(app, db, user, monkeypatch, redis_db):
+    instance = slow_incident(db, user)
+    (row,) = rows(db, instance)
+    job = outbox.enqueue("timers.fire", instance_id=instance.id, now=(row.due_at + timedelta(seconds=1)).isoformat())
+    db.session.commit()  # the action commits although Redis is down
+    monkeypatch.setitem(app.config, "REDIS_URL", CLOSED_PORT_URL)
+    counts = outbox.dispatch()
+    assert counts["kept"] == 1 and counts["sent"] == 0
+    assert db.session.get(OutboxJob, job.id).dispatched_at is None
+    assert _escalations(db, instance) == 0
+
+    monkeypatch.setitem(app.config, "REDIS_URL", REDIS_URL)
+    assert outbox.dispatch()["sent"] == 1
+    assert outbox.dispatch()["pending"] == 0  # sent once only
+    queue = Queue(outbox.QUEUE, connection=redis_db)
+    assert queue.count == 1
+    SimpleWorker([queue], connection=redis_db).work(burst=True)
+    assert queue.count == 0
+    db.session.expire_all()
+    assert db.session.get(OutboxJob, job.id).done_at is not None
+    assert _escalations(db, instance) == 1
+
+
+def test_two_workers_do_not_double_the_escalation(app, db, user, monkeypatch, redis_db):
+    monkeypatch.setitem(app.config, "REDIS_URL", REDIS_URL)
+    instance = slow_incident(db, user)
+    (row,) = rows(db, instance)
+    due = (row.due_at + timedelta(seconds=1)).isoformat()
+    # Two sweeps and a direct firing, all enqueued: whichever worker runs first fires, the others find nothing.
+    for _ in range(2):
+        outbox.enqueue("timers.sweep", now=due)
+    outbox.enqueue("timers.fire", instance_id=instance.id, now=due)
+    db.session.commit()
+    assert outbox.dispatch()["sent"] == 3
+    queue = Queue(outbox.QUEUE, connection=redis_db)
+    first, second = (SimpleWorker([queue], connection=redis_db, name=f"w{i}") for i in (1, 2))
+    first.work(burst=True, max_jobs=1)
+    second.work(burst=True)
+    assert queue.count == 0 and len(queue.failed_job_registry) == 0
+    db.session.expire_all()
+    assert _escalations(db, instance) == 1
+    notes = db.session.scalars(select(Notification).where(Notification.instance_id == instance.id)).all()
+    assert len(notes) == 1
+
+
+def test_cron_scheduler_enqueues_the_periodic_jobs_and_a_worker_runs_them(app, db, user, monkeypatch, redis_db):
+    """rq's cron scheduler loads app/jobs/cron_config.py; its first round enqueues every periodic job."""
+    from rq.cron import CronScheduler
+
+    monkeypatch.setitem(app.config, "REDIS_URL", REDIS_URL)
+    instance = slow_incident(db, user)
+    scheduler = CronScheduler(connection=redis_db)
+    scheduler.load_config_from_file("app/jobs/cron_config.py")
+    names = sorted(job.args[0] for job in scheduler.get_jobs())
+    assert names == ["outbox.dispatch", "schedules.start", "sla.reports", "sla.sweep", "timers.sweep"]
+    scheduler.enqueue_jobs()
+    queue = Queue(outbox.QUEUE, connection=redis_db)
+    assert queue.count == 4  # the monthly report waits for the 1st
+    SimpleWorker([queue], connection=redis_db).work(burst=True)
+    assert len(queue.failed_job_registry) == 0
+    db.session.expire_all()
+    assert _escalations(db, instance) == 0  # nothing was due yet (real time)
+
+
+def _pg_url() -> str | None:
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    return url if url.startswith("postgresql") else None
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(_pg_url() is None, reason="runs in the PostgreSQL pass (TEST_DATABASE_URL=postgresql...)")
+def test_two_rq_worker_processes_fire_the_escalation_once(redis_db):
+    """Real concurrency: two `rq worker --burst` processes on PostgreSQL race for the same due timer."""
+    import subprocess
+    import sys
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from app import create_app
+    from app.extensions import db as real_db
+    from app.models import User
+    from app.services import incident, instances
+    from tests.conftest import IsolatedClient, _test_config, setup_database
+    from tests.integration.helpers import ready_task, worker_for
+    from tests.support import SLOW_SUPPORT_STEPS, start_data
+
+    url = make_url(_pg_url()).set(database="itsm_test_timers")
+    admin = make_url(_pg_url()).set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS itsm_test_timers WITH (FORCE)")
+        conn.execute("CREATE DATABASE itsm_test_timers")
+    db_url = url.render_as_string(hide_password=False)
+    app = create_app({**_test_config(), "SQLALCHEMY_DATABASE_URI": db_url, "TESTING": True, "SECRET_KEY": "x",
+                      "REDIS_URL": REDIS_URL})
+    app.test_client_class = IsolatedClient
+    setup_database(app)
+    with app.app_context():
+        reporter = real_db.session.scalar(select(User).where(User.username == "reporter"))
+        instance = incident.report_fault(reporter, start_data())
+        real_db.session.commit()
+        for _spec_id, data in SLOW_SUPPORT_STEPS:
+            task = ready_task(instance.id)
+            actor = real_db.session.scalar(select(User).where(User.username == worker_for(task)))
+            instances.complete_task(task.id, actor, data)
+            real_db.session.commit()
+        instance_id = instance.id
+        (row,) = rows(real_db, instance)
+        due = (row.due_at + timedelta(seconds=1)).isoformat()
+        for _ in range(3):
+            outbox.enqueue("timers.sweep", now=due)
+            outbox.enqueue("timers.fire", instance_id=instance_id, now=due)
+        real_db.session.commit()
+        assert outbox.dispatch()["sent"] == 6
+        real_db.session.remove()
+    env = {**os.environ, "APP_ENV": "testing", "TEST_DATABASE_URL": db_url, "TEST_REDIS_URL": REDIS_URL}
+    command = [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", REDIS_URL, outbox.QUEUE]
+    workers = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+               for _ in range(2)]
+    outputs = [w.communicate(timeout=120)[0].decode(errors="replace") for w in workers]
+    assert all(w.returncode == 0 for w in workers), outputs
+    with app.app_context():
+        events = real_db.session.scalars(select(Event).where(Event.instance_id == instance_id)).all()
+        assert [e.type for e in events].count("escalation_notified") == 1, outputs
+        assert [e.type for e in events].count("timers_fired") == 1
+        notes = real_db.session.scalars(select(Notification).where(Notification.instance_id == instance_id)).all()
+        assert len(notes) == 1
+        assert real_db.session.scalar(select(OutboxJob.id).where(OutboxJob.done_at.is_(None))) is None
+        real_db.session.remove()
