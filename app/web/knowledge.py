@@ -46,6 +46,8 @@ def feedback(article_id: int):  # noqa: ANN201
 @bp.route("/<int:article_id>/attachments", methods=["POST"])
 @login_required
 def upload(article_id: int):  # noqa: ANN201
+    if not knowledge.can_edit(current_user):
+        abort(403)
     article = knowledge.get_article(current_user, article_id)
     file = request.files.get("file")
     try:

@@ -31,7 +31,9 @@ def calendar():  # noqa: ANN201
     editable = sla.may_edit_calendar(current_user)
     text = json.dumps(sla.calendar_spec_for(org.id), ensure_ascii=False, indent=1)
     error = None
-    if request.method == "POST" and editable:
+    if request.method == "POST" and not editable:
+        abort(403)
+    if request.method == "POST":
         text = request.form.get("calendar", "")
         try:
             spec = json.loads(text)
