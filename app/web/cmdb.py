@@ -2,6 +2,8 @@
 create/edit, relations, baselines, import/export, observed-configuration check."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -86,15 +88,7 @@ def edit(code: str):  # noqa: ANN201
     changes = {"name": request.form.get("name", ci.name), "status": request.form.get("status", ci.status)}
     props = cmdb.class_schema(ci.ci_type)["properties"]
     changes.update({n: request.form.get(f"attr_{n}", "") for n in props if f"attr_{n}" in request.form})
-    try:
-        cmdb.update_ci(current_user, ci, changes)
-        db.session.commit()
-        flash(_("Configuration item updated."), "success")
-    except ServiceError as exc:
-        db.session.rollback()
-        if exc.status == 403:
-            raise
-        flash(exc.message, "error")
+    _attempt(lambda: cmdb.update_ci(current_user, ci, changes), _("Configuration item updated."))
     return redirect(url_for("cmdb.show", code=code))
 
 
@@ -102,16 +96,11 @@ def edit(code: str):  # noqa: ANN201
 @login_required
 def add_relation(code: str):  # noqa: ANN201
     ci = cmdb.get_ci(current_user, code)
-    try:
+    def add() -> None:
         target = cmdb.get_ci(current_user, request.form.get("target", "").strip())
         cmdb.add_relation(current_user, ci, request.form.get("rel_type", ""), target)
-        db.session.commit()
-        flash(_("Relation added."), "success")
-    except ServiceError as exc:
-        db.session.rollback()
-        if exc.status == 403:
-            raise
-        flash(exc.message, "error")
+
+    _attempt(add, _("Relation added."))
     return redirect(url_for("cmdb.show", code=code))
 
 
@@ -244,3 +233,16 @@ def baseline(baseline_id: int):  # noqa: ANN201
         diff, against = cmdb.compare(base.snapshot, current), _("current state")
     return render_template("cmdb/baseline.html", base=base, diff=diff, against=against,
                            baselines=cmdb.list_baselines(current_user))
+
+
+def _attempt(action: Callable[[], object], done: str) -> None:
+    """Run one service call and commit, or roll back and show its refusal; a 403 stays a 403."""
+    try:
+        action()
+        db.session.commit()
+        flash(done, "success")
+    except ServiceError as exc:
+        db.session.rollback()
+        if exc.status == 403:
+            raise
+        flash(exc.message, "error")
