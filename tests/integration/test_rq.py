@@ -175,3 +175,90 @@ def test_two_rq_worker_processes_fire_the_escalation_once(redis_db):
         assert len(notes) == 1
         assert real_db.session.scalar(select(OutboxJob.id).where(OutboxJob.done_at.is_(None))) is None
         real_db.session.remove()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(_pg_url() is None, reason="runs in the PostgreSQL pass (TEST_DATABASE_URL=postgresql...)")
+def test_a_worker_killed_mid_job_leaves_the_timer_to_the_next_one(redis_db):
+    """A worker killed while firing (after taking the instance lock, blocked on claiming the timer row) loses
+    its whole transaction; a restarted worker fires the timer exactly once."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from app import create_app
+    from app.extensions import db as real_db
+    from app.models import DueTimer, User
+    from app.services import incident, instances
+    from tests.conftest import IsolatedClient, _test_config, setup_database
+    from tests.integration.helpers import ready_task, worker_for
+    from tests.support import SLOW_SUPPORT_STEPS, start_data
+
+    url = make_url(_pg_url()).set(database="itsm_test_kill")
+    admin = make_url(_pg_url()).set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS itsm_test_kill WITH (FORCE)")
+        conn.execute("CREATE DATABASE itsm_test_kill")
+    db_url = url.render_as_string(hide_password=False)
+    app = create_app({**_test_config(), "SQLALCHEMY_DATABASE_URI": db_url, "TESTING": True, "SECRET_KEY": "x",
+                      "REDIS_URL": REDIS_URL})
+    app.test_client_class = IsolatedClient
+    setup_database(app)
+    with app.app_context():
+        reporter = real_db.session.scalar(select(User).where(User.username == "reporter"))
+        instance = incident.report_fault(reporter, start_data())
+        real_db.session.commit()
+        for _spec_id, data in SLOW_SUPPORT_STEPS:
+            task = ready_task(instance.id)
+            actor = real_db.session.scalar(select(User).where(User.username == worker_for(task)))
+            instances.complete_task(task.id, actor, data)
+            real_db.session.commit()
+        instance_id = instance.id
+        (row,) = rows(real_db, instance)
+        row_id = row.id
+        due = (row.due_at + timedelta(seconds=1)).isoformat()
+        outbox.enqueue("timers.fire", instance_id=instance_id, now=due)
+        real_db.session.commit()
+        assert outbox.dispatch()["sent"] == 1
+        real_db.session.remove()
+
+    env = {**os.environ, "APP_ENV": "testing", "TEST_DATABASE_URL": db_url, "TEST_REDIS_URL": REDIS_URL}
+    command = [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", REDIS_URL, outbox.QUEUE]
+    with psycopg.connect(make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)) as hold:
+        # Hold the timer row: the worker takes the instance lock, then blocks on its claim, mid-job.
+        hold.execute("SELECT id FROM due_timer WHERE id = %s FOR UPDATE", (row_id,))
+        victim = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        waiting = 0
+        # Watch from another connection: statistics views are a snapshot per transaction.
+        with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as watch:
+            while time.monotonic() < deadline and not waiting:
+                waiting = watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = 'itsm_test_kill'"
+                    " AND wait_event_type = 'Lock'").fetchone()[0]
+                time.sleep(0.2)
+        assert waiting, "the worker never reached the claim"
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+        hold.rollback()
+    # The killed worker's job is lost with its process; the job is enqueued again, as the outbox's safety
+    # net (or an operator requeueing failed jobs) does, and a fresh worker runs it.
+    with app.app_context():
+        assert real_db.session.get(DueTimer, row_id).fired is False  # the kill rolled the claim back
+        outbox.enqueue("timers.fire", instance_id=instance_id, now=due)
+        real_db.session.commit()
+        outbox.dispatch()
+        real_db.session.remove()
+    restarted = subprocess.run(command, env=env, capture_output=True, timeout=120)
+    assert restarted.returncode == 0, restarted.stdout.decode(errors="replace")
+    with app.app_context():
+        events = real_db.session.scalars(select(Event).where(Event.instance_id == instance_id)).all()
+        assert [e.type for e in events].count("timers_fired") == 1
+        assert [e.type for e in events].count("escalation_notified") == 1
+        assert real_db.session.get(DueTimer, row_id).fired is True
+        real_db.session.remove()
+        real_db.engine.dispose()
