@@ -21,7 +21,7 @@ install: $(BIN)/activate
 	$(MAKE) --no-print-directory translations
 
 translations:
-	$(BIN)/pybabel compile --use-fuzzy -q -d app/translations || $(BIN)/pybabel compile -d app/translations
+	$(BIN)/pybabel -q compile --use-fuzzy -d app/translations
 
 db:
 	mkdir -p instance

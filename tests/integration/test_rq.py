@@ -173,7 +173,10 @@ def test_two_rq_worker_processes_fire_the_escalation_once(redis_db):
         assert [e.type for e in events].count("timers_fired") == 1
         notes = real_db.session.scalars(select(Notification).where(Notification.instance_id == instance_id)).all()
         assert len(notes) == 1
-        assert real_db.session.scalar(select(OutboxJob.id).where(OutboxJob.done_at.is_(None))) is None
+        # Every timer job ran (follow-up jobs the escalation itself queued, such as its e-mails, may still be
+        # on their way to a worker when the burst workers exit).
+        assert real_db.session.scalar(select(OutboxJob.id).where(
+            OutboxJob.done_at.is_(None), OutboxJob.name.in_(["timers.sweep", "timers.fire"]))) is None, outputs
         real_db.session.remove()
 
 
