@@ -170,8 +170,14 @@ def incident_for(instance: ProcessInstance) -> Incident:
 
 
 def configuration_items(actor: User) -> list[ConfigurationItem]:
-    """CIs that can be chosen as affected (the CMDB issue adds organisation scoping)."""
-    return list(db.session.scalars(select(ConfigurationItem).order_by(ConfigurationItem.code)))
+    """CIs the actor may name as affected: their organisation's and those below it, not disposed."""
+    from .cmdb import visible_orgs  # cmdb starts incidents itself (drift), so import late
+
+    stmt = select(ConfigurationItem).where(ConfigurationItem.status != "disposed").order_by(ConfigurationItem.code)
+    orgs = visible_orgs(actor)
+    if orgs is not None:
+        stmt = stmt.where(ConfigurationItem.organisation_id.in_(orgs))
+    return list(db.session.scalars(stmt))
 
 
 instances.register(PROCESS_ID, IncidentHooks())

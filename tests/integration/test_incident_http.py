@@ -173,3 +173,14 @@ def test_unanswered_required_yes_no_is_an_error(db, login_as):
     data.pop("in_scope")
     response = desk.post(f"/tasks/{task.id}", data=data)
     assert response.status_code == 400 and 'id="f_in_scope_err"' in response.data.decode()
+
+
+def test_ci_picker_offers_the_organisations_cis_only(db, login_as, user):
+    from app.services.incident import configuration_items
+
+    county = {ci.code for ci in configuration_items(user("desk"))}
+    city = {ci.code for ci in configuration_items(user("desk_city"))}
+    assert "WEB-PORTAL" not in county and "SRV-DB-01" in county  # the portal belongs to the city
+    assert {"WEB-PORTAL", "SRV-DB-01"} <= city  # the city sees its own CIs and the county's below it
+    page = login_as("service_desk").get("/incidents/record").data.decode()
+    assert "SRV-DB-01" in page and "WEB-PORTAL" not in page
