@@ -32,6 +32,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import ConfigurationItem, Group, Incident, MonitoringAlert, Organisation, User, UserGroup
@@ -171,6 +172,20 @@ def handle_alert(account: User, *, source: str, fingerprint: str, status: str, n
                  summary: str, labels: dict[str, Any], starts_at: datetime | None = None,
                  ends_at: datetime | None = None) -> dict[str, Any]:
     """Create, count or resolve one alert; returns what happened and the incident it belongs to."""
+    args = {"source": source, "fingerprint": fingerprint, "status": status, "name": name, "severity": severity,
+            "summary": summary, "labels": labels, "starts_at": starts_at, "ends_at": ends_at}
+    try:
+        with db.session.begin_nested():
+            return _handle_alert(account, **args)
+    except IntegrityError:
+        # The same alert arrived twice at once and the other request inserted it first: it now exists, so
+        # this one counts as a repeat of it.
+        return _handle_alert(account, **args)
+
+
+def _handle_alert(account: User, *, source: str, fingerprint: str, status: str, name: str, severity: str,
+                  summary: str, labels: dict[str, Any], starts_at: datetime | None = None,
+                  ends_at: datetime | None = None) -> dict[str, Any]:
     alert = db.session.scalar(select(MonitoringAlert).where(
         MonitoringAlert.source == source, MonitoringAlert.fingerprint == fingerprint))
     ci = match_ci(labels)

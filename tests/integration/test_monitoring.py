@@ -152,3 +152,29 @@ def test_cli_prints_a_working_token(app, db, client):
     token = result.output.strip().splitlines()[-1]
     response = _post(client, "zabbix", {**ZABBIX_PROBLEM, "event_id": "777"}, token)
     assert response.status_code == 200 and response.json["results"][0]["action"] == "created"
+
+
+def test_the_same_first_alert_twice_at_once_counts_as_a_repeat(client, db, token, monkeypatch):
+    """Two requests race on a new alert: the one that loses the unique insert becomes a repeat, not a 500."""
+    first = _post(client, "zabbix", ZABBIX_PROBLEM, token)
+    assert first.status_code == 200 and first.json["results"][0]["action"] == "created"
+    # The loser read "no such alert" before the winner committed: replay that by hiding the row from the
+    # first lookup only; its insert then hits the unique constraint.
+    real_scalar = db.session.scalar
+    calls = {"n": 0}
+
+    def stale_first_lookup(stmt, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if "monitoring_alert" in str(stmt) and calls["n"] == 0:
+            calls["n"] += 1
+            return None
+        return real_scalar(stmt, *args, **kwargs)
+
+    monkeypatch.setattr(db.session, "scalar", stale_first_lookup)
+    second = _post(client, "zabbix", ZABBIX_PROBLEM, token)
+    monkeypatch.undo()
+    assert second.status_code == 200, second.json
+    assert second.json["results"][0]["action"] == "updated" and second.json["results"][0]["count"] == 2
+    alerts = db.session.scalars(select(MonitoringAlert).where(MonitoringAlert.fingerprint.like("%48213%"))).all()
+    assert len(alerts) == 1 and alerts[0].count == 2
+    assert db.session.scalar(select(Incident.id).where(Incident.id != alerts[0].incident_id,
+                                                       Incident.symptoms.like("%High CPU%"))) is None
