@@ -136,3 +136,30 @@ def test_incident_to_problem_to_change_to_release_and_back(db, login_as):
     replies = {(e.instance_id, e.data["name"]) for e in db.session.scalars(
         select(Event).where(Event.type == "message_caught"))}
     assert {(change.id, "release_closed"), (problem.id, "change_closed"), (incident.id, "problem_closed")} <= replies
+
+
+def test_a_change_updates_a_class_attribute_through_the_form(db, login_as):
+    """The RFC's CI changes name class attributes (here the server's OS), applied when implemented."""
+    from app.services import instances
+
+    client = login_as("change_analyst")
+    rfc = {"summary": "升级操作系统", "description": "升级数据库服务器操作系统", "impact": "low", "urgency": "low",
+           "risk": "low", "change_type": "standard", "affected_cis": [CI]}
+    response = client.post("/processes/change/start", data=form_post(rfc))
+    assert response.status_code == 302, response.data.decode()[:800]
+    change = db.session.get(ProcessInstance, int(response.headers["Location"].rsplit("/", 1)[-1]))
+    os_change = [{"ci": CI, "field": "os", "value": "Debian 13"}]
+    _run(db, login_as, change, [("assess_change", {**chg.assess(rfc), "ci_changes": os_change})])
+    if [t.spec_id for t in _ready(db, change)] == ["lead_approval"]:
+        _run(db, login_as, change, [("lead_approval", chg.lead(True))])
+    _run(db, login_as, change, [
+        ("schedule_and_assign", {**chg.schedule(), "implementer": "change_implementer"}),
+        ("implement_change", chg.implement("success")),
+        ("review_change", chg.review()),
+        ("close_change", chg.close()),
+    ])
+    assert change.status == "completed", instances.waiting_messages(change)
+    ci = db.session.scalar(select(ConfigurationItem).where(ConfigurationItem.code == CI))
+    assert ci.attributes["os"] == "Debian 13"
+    history = db.session.scalar(select(CIChange).where(CIChange.ci_id == ci.id, CIChange.field == "os"))
+    assert history.change_key == change.business_key
