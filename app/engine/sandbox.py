@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import ast
-import copy
 import datetime as _dt
 import json
 import math
@@ -245,7 +244,3 @@ class SandboxScriptEngine(PythonScriptEngine):
         if reason is not None:
             raise SyntaxError(reason)
 
-
-def deep_copy(data: dict) -> dict:
-    """Copy task data so that later mutation does not alter recorded values."""
-    return copy.deepcopy(data)

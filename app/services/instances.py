@@ -517,7 +517,3 @@ def waiting_messages(instance: ProcessInstance) -> list[str]:
     """Messages the instance waits for now."""
     return ProcessRun.load(compiled_for(instance.version), instance.state).waiting_messages()
 
-
-def instance_data(instance: ProcessInstance) -> dict[str, Any]:
-    """Current data of an instance."""
-    return ProcessRun.load(compiled_for(instance.version), instance.state).data()

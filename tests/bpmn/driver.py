@@ -53,3 +53,22 @@ def form_validator(process_id: str, name: str) -> Any:
 
     return jsonschema.Draft202012Validator(form_schema(process_id, name),
                                            format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def path_form_errors(process_id: str, start_data: dict[str, Any], steps: list[Step], *,
+                     check_start: bool = True) -> list[str]:
+    """Why the application would refuse a path's data: the start form, each task's form, posted read-only fields."""
+    errors: list[str] = []
+    if check_start:
+        start_form = form_validator(process_id, "start.schema.json")
+        errors += [f"start: {e.message}" for e in start_form.iter_errors(start_data)]
+    for step in steps:
+        if step[0] == "message":
+            continue
+        spec_id, data = step
+        name = f"{spec_id}.schema.json"
+        errors += [f"{spec_id}: {e.message}" for e in form_validator(process_id, name).iter_errors(data)]
+        read_only = {k for k, v in form_schema(process_id, name)["properties"].items() if v.get("readOnly")}
+        if read_only & set(data):
+            errors.append(f"{spec_id} posts read-only fields {sorted(read_only & set(data))}")
+    return errors
