@@ -5,6 +5,7 @@ from typing import Any
 
 from flask import request
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
 
 from ..models import ConfigurationItem
 from ..services import cmdb
@@ -12,6 +13,13 @@ from .common import SECURITY, api_user, token_required
 
 PREFIX = "/cis"
 blp = Blueprint("api_cmdb", __name__, description="Configuration items (CMDB)")
+
+
+class ImpactQuery(Schema):
+    limit = fields.Integer(load_default=cmdb.IMPACT_PAGE, validate=validate.Range(min=0, max=cmdb.IMPACT_MAX_PAGE),
+                           metadata={"description": "affected CIs listed (the totals always cover all of them)"})
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0),
+                            metadata={"description": "skip this many affected CIs (by depth, then code)"})
 
 
 def ci_dict(ci: ConfigurationItem) -> dict[str, Any]:
@@ -49,9 +57,16 @@ def show(code: str):  # noqa: ANN201
 
 @blp.route("/<code>/impact", methods=["GET"])
 @blp.doc(security=SECURITY)
+@blp.arguments(ImpactQuery, location="query")
 @blp.response(200)
 @token_required
-def impact(code: str):  # noqa: ANN201
-    """What is affected if this CI fails: CIs (with depth and the relation followed), services, users."""
+def impact(args: dict, code: str):  # noqa: ANN201
+    """What is affected if this CI fails.
+
+    `total`, `by_class` (affected CIs per class), `max_depth`, `services` (every affected service, with its
+    users), `organisations` and `users` cover all affected CIs; `affected` lists one page of them (`limit`,
+    default 200, at most 1000, from `offset`), ordered by depth then code, each with its depth and the
+    relation and CI (`via`) through which failure reached it.
+    """
     user = api_user()
-    return cmdb.impact(user, cmdb.get_ci(user, code)).as_dict()
+    return cmdb.impact(user, cmdb.get_ci(user, code), limit=args["limit"], offset=args["offset"]).as_dict()

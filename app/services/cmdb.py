@@ -11,14 +11,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import secrets
+import threading
+import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
 from jsonschema import Draft202012Validator, FormatChecker
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Engine, Integer, any_, bindparam, event, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import Pool
 
 from ..extensions import db
 from ..models import (
@@ -386,41 +392,142 @@ def relations_of(ci: ConfigurationItem) -> dict[str, list[CIRelation]]:
 
 
 # --- impact analysis ---------------------------------------------------------------------------------
+#
+# The traversal runs over the *topology*: for each CI, the CIs its failure affects directly (relations of
+# _AFFECTS_SOURCE read target -> source, those of _AFFECTS_TARGET source -> target). Each process keeps the
+# topology of the committed relations in memory, tagged with a token stored in business_key_counter
+# (key TOPOLOGY_KEY). Every INSERT, UPDATE or DELETE on ci_relation (and every DELETE on
+# configuration_item, which cascades to relations), whichever way it is issued (ORM, Core or text), sets a
+# new random token in the same transaction (see _track_topology_writes), so a process reloads the topology
+# when someone else's change has committed. A transaction that has itself written relations, and any
+# database without a token yet, does not use the cache: it walks the relations with indexed queries instead
+# (_traverse_sql), so it sees its own uncommitted relations. Both walks give the same answer.
+
+TOPOLOGY_KEY = "CMDB:topology"
+IMPACT_PAGE = 200        # affected CIs listed per page (the totals always cover all of them)
+IMPACT_MAX_PAGE = 1000
+_REL_CODE = {r: i for i, r in enumerate(RELATION_TYPES)}
+_DIRTY = "cmdb_topology_written"  # Connection.info flag: this transaction wrote relations
+_TOPOLOGY_SQL = ("INSERT INTO business_key_counter (key, value) VALUES (:k, :v) "
+                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+
+
+def _writes_topology(statement: str) -> bool:
+    verb = statement.lstrip()[:6].upper()
+    if verb not in ("INSERT", "UPDATE", "DELETE"):
+        return False
+    text_lower = statement.lower()
+    return "ci_relation" in text_lower or (verb == "DELETE" and "configuration_item" in text_lower)
+
+
+@event.listens_for(Engine, "after_cursor_execute")
+def _track_topology_writes(conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any,
+                           _executemany: bool) -> None:
+    """A write to the relations: mark this transaction and give the topology a new token (same transaction)."""
+    if not _writes_topology(statement):
+        return
+    conn.info[_DIRTY] = True
+    conn.execute(text(_TOPOLOGY_SQL), {"k": TOPOLOGY_KEY, "v": secrets.randbelow(2**31 - 2) + 1})
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _end_of_transaction(conn: Any) -> None:
+    conn.info.pop(_DIRTY, None)
+
+
+@event.listens_for(Pool, "reset")
+def _reset_connection(_dbapi_conn: Any, record: Any, _reset_state: Any) -> None:
+    record.info.pop(_DIRTY, None)
+
 
 @dataclass
-class Impact:
-    ci: ConfigurationItem
-    affected: list[dict[str, Any]] = field(default_factory=list)  # code, name, ci_type, status, depth, via, rel
-    services: list[dict[str, Any]] = field(default_factory=list)
-    organisations: list[str] = field(default_factory=list)
-    user_count: int = 0
-    service_users: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"ci": self.ci.code, "affected": self.affected, "services": self.services,
-                "organisations": self.organisations,
-                "users": {"count": self.user_count, "groups": self.service_users}}
+class _Topology:
+    token: int
+    adjacency: dict[int, list[int]]  # ci id -> sorted [affected id << 3 | relation code]
+    edges: int
 
 
-def _chunks(ids: list[int]) -> Iterable[list[int]]:
-    for i in range(0, len(ids), _CHUNK):
-        yield ids[i:i + _CHUNK]
+_topologies: weakref.WeakKeyDictionary[Any, _Topology] = weakref.WeakKeyDictionary()
+_topology_lock = threading.Lock()
 
 
-def impacted_ids(ci_id: int, max_depth: int = 50) -> dict[int, tuple[int, int, str]]:
-    """Breadth-first over relations in the direction failure spreads; {id: (depth, via_id, rel_type)}.
+def _load_topology(conn: Any, token: int) -> _Topology:
+    adjacency: dict[int, list[int]] = {}
+    up, down = set(_AFFECTS_SOURCE), set(_AFFECTS_TARGET)
+    edges = 0
+    for source, target, rel in conn.execute(select(CIRelation.source_id, CIRelation.target_id,
+                                                   CIRelation.rel_type)):
+        code = _REL_CODE.get(rel)
+        if code is None:
+            continue
+        if rel in up:
+            adjacency.setdefault(target, []).append(source << 3 | code)
+            edges += 1
+        if rel in down:
+            adjacency.setdefault(source, []).append(target << 3 | code)
+            edges += 1
+    for targets in adjacency.values():
+        targets.sort()
+    return _Topology(token=token, adjacency=adjacency, edges=edges)
 
-    Each level costs two indexed queries per 500 frontier ids; visited ids are never expanded twice, so
-    cycles end.
+
+def topology(conn: Any | None = None) -> tuple[_Topology | None, str]:
+    """The cached topology of the committed relations, loading it when its token changed.
+
+    Returns (None, "sql") when it cannot be used: this transaction wrote relations, or there is no token.
     """
-    seen: dict[int, tuple[int, int, str]] = {}
+    conn = conn or db.session.connection()
+    if conn.info.get(_DIRTY):
+        return None, "sql"
+    token = conn.execute(select(BusinessKeyCounter.value).where(BusinessKeyCounter.key == TOPOLOGY_KEY)).scalar()
+    if token is None:
+        return None, "sql"
+    engine = conn.engine
+    cached = _topologies.get(engine)
+    if cached is not None and cached.token == token:
+        return cached, "cached"
+    with _topology_lock:
+        cached = _topologies.get(engine)
+        if cached is not None and cached.token == token:
+            return cached, "cached"
+        # The token was read first: a change committed meanwhile may already be in the edges read here,
+        # but then its (newer) token differs and the next call reloads; never older edges under a newer token.
+        cached = _load_topology(conn, token)
+        _topologies[engine] = cached
+    return cached, "loaded"
+
+
+def _traverse_cached(topo: _Topology, ci_id: int, max_depth: int) -> dict[int, tuple[int, int, str]]:
+    adjacency = topo.adjacency
+    found: dict[int, Any] = {ci_id: None}
     frontier = [ci_id]
-    visited = {ci_id}
     depth = 0
     while frontier and depth < max_depth:
         depth += 1
         nxt: list[int] = []
-        conn = db.session.connection()  # Core rows: no ORM result processing for what may be many edges
+        for via in frontier:  # ascending ids, ascending neighbours: the first edge is the smallest (via, rel)
+            for packed in adjacency.get(via, ()):
+                affected = packed >> 3
+                if affected not in found:
+                    found[affected] = (depth, via, packed & 7)
+                    nxt.append(affected)
+        nxt.sort()
+        frontier = nxt
+    del found[ci_id]
+    return {k: (d, v, RELATION_TYPES[c]) for k, (d, v, c) in found.items()}
+
+
+def _traverse_sql(ci_id: int, max_depth: int) -> dict[int, tuple[int, int, str]]:
+    """The same walk with two indexed queries per level and 500 frontier CIs."""
+    seen: dict[int, tuple[int, int, str]] = {}
+    visited = {ci_id}
+    frontier = [ci_id]
+    depth = 0
+    conn = db.session.connection()  # Core rows: no ORM result processing for what may be many edges
+    while frontier and depth < max_depth:
+        depth += 1
+        best: dict[int, tuple[int, int]] = {}
         for chunk in _chunks(frontier):
             # Two queries, each answered from one of the (id, rel_type) indexes; an OR of both would scan.
             up = conn.execute(select(CIRelation.source_id, CIRelation.target_id, CIRelation.rel_type).where(
@@ -429,49 +536,171 @@ def impacted_ids(ci_id: int, max_depth: int = 50) -> dict[int, tuple[int, int, s
                 CIRelation.source_id.in_(chunk), CIRelation.rel_type.in_(_AFFECTS_TARGET))).fetchall()
             for affected, via, rel in up + down:
                 if affected not in visited:
-                    visited.add(affected)
-                    seen[affected] = (depth, via, rel)
-                    nxt.append(affected)
-        frontier = nxt
+                    key = (via, _REL_CODE[rel])
+                    if affected not in best or key < best[affected]:
+                        best[affected] = key
+        for affected, (via, code) in best.items():
+            visited.add(affected)
+            seen[affected] = (depth, via, RELATION_TYPES[code])
+        frontier = sorted(best)
     return seen
 
 
-def impact(user: User, ci: ConfigurationItem) -> Impact:
-    """Which CIs, services, organisations and users are affected if this CI fails."""
+def impacted_ids(ci_id: int, max_depth: int = 50, stats: dict[str, Any] | None = None
+                 ) -> dict[int, tuple[int, int, str]]:
+    """Breadth first in the direction failure spreads; {id: (depth, via_id, rel_type)}.
+
+    depth is the shortest distance from the failing CI; via and rel_type are the smallest (via id, relation)
+    among the edges from depth - 1, so both walks agree. Each CI is expanded once, so cycles end.
+    """
+    topo, how = topology()
+    found = _traverse_sql(ci_id, max_depth) if topo is None else _traverse_cached(topo, ci_id, max_depth)
+    if stats is not None:
+        stats["traversal"] = how
+        stats["edges"] = topo.edges if topo is not None else None
+    return found
+
+
+@dataclass
+class Impact:
+    ci: ConfigurationItem
+    affected: list[dict[str, Any]] = field(default_factory=list)  # one page: code, name, ci_type, status, ...
+    services: list[dict[str, Any]] = field(default_factory=list)  # all affected services
+    organisations: list[str] = field(default_factory=list)
+    user_count: int = 0
+    service_users: list[str] = field(default_factory=list)
+    total: int = 0                                                # affected CIs in all
+    by_class: dict[str, int] = field(default_factory=dict)        # affected CIs per class, all of them
+    max_depth: int = 0
+    offset: int = 0
+    limit: int = IMPACT_PAGE
+    found: dict[int, tuple[int, int, str]] = field(default_factory=dict, repr=False)
+    stats: dict[str, Any] = field(default_factory=dict, repr=False)  # traversal path and phase timings (ms)
+
+    @property
+    def shown_from(self) -> int:
+        return self.offset + 1 if self.affected else 0
+
+    @property
+    def shown_to(self) -> int:
+        return self.offset + len(self.affected)
+
+    @property
+    def next_offset(self) -> int | None:
+        return self.shown_to if self.shown_to < self.total else None
+
+    @property
+    def previous_offset(self) -> int | None:
+        return max(0, self.offset - self.limit) if self.offset > 0 else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ci": self.ci.code, "total": self.total, "offset": self.offset, "limit": self.limit,
+                "max_depth": self.max_depth, "by_class": self.by_class, "affected": self.affected,
+                "services": self.services, "organisations": self.organisations,
+                "users": {"count": self.user_count, "groups": self.service_users}}
+
+
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i:i + _CHUNK]
+
+
+def _id_in(column: Any, ids: list[int], dialect: str) -> Any:
+    """column IN ids as one bound value: a PostgreSQL array, a SQLite JSON array (not thousands of params)."""
+    if len(ids) <= _CHUNK or dialect not in ("postgresql", "sqlite"):
+        return column.in_(ids)
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, ids, type_=postgresql.ARRAY(Integer)))
+    return column.in_(select(func.json_each(json.dumps(ids)).table_valued("value").c.value))
+
+
+def impact(user: User, ci: ConfigurationItem, limit: int = IMPACT_PAGE, offset: int = 0) -> Impact:
+    """Which CIs, services, organisations and users are affected if this CI fails.
+
+    The totals (total, by_class, services, organisations, users) cover every affected CI; `affected` lists
+    one page of them, by depth then code, from `offset` (at most `limit`).
+    """
     _require_read(user)
-    found = impacted_ids(ci.id)
-    result = Impact(ci=ci)
-    if not found:
-        return result
-    ids = list(found)
-    codes: dict[int, str] = {ci.id: ci.code}
-    rows = []
+    limit = min(max(int(limit), 0), IMPACT_MAX_PAGE)
+    offset = max(int(offset), 0)
+    t0 = time.perf_counter()
+    stats: dict[str, Any] = {}
+    found = impacted_ids(ci.id, stats=stats)
+    t1 = time.perf_counter()
+    result = Impact(ci=ci, total=len(found), offset=offset, limit=limit, found=found, stats=stats)
+    if found:
+        _fill_impact(result, found)
+    t2 = time.perf_counter()
+    stats.update(traversal_ms=(t1 - t0) * 1000, rows_ms=(t2 - t1) * 1000, total_ms=(t2 - t0) * 1000)
+    return result
+
+
+def _fill_impact(result: Impact, found: dict[int, tuple[int, int, str]]) -> None:
     conn = db.session.connection()
-    for chunk in _chunks(ids):
-        rows.extend(conn.execute(select(
-            ConfigurationItem.id, ConfigurationItem.code, ConfigurationItem.name, ConfigurationItem.ci_type,
-            ConfigurationItem.status, ConfigurationItem.organisation_id, ConfigurationItem.attributes,
-        ).where(ConfigurationItem.id.in_(chunk))).all())
-    for row in rows:
-        codes[row.id] = row.code
-    org_names = dict(db.session.execute(select(Organisation.id, Organisation.name)).all())
+    dialect = conn.dialect.name
+    CI = ConfigurationItem  # noqa: N806
+    ids = list(found)
+    org_names = dict(conn.execute(select(Organisation.id, Organisation.name)).all())
+    # Totals over every affected CI: one grouped query, nothing per CI leaves the database.
+    by_class: dict[str, int] = {}
     orgs: set[str] = set()
-    for row in sorted(rows, key=lambda r: (found[r.id][0], r.code)):
+    for ci_type, org_id, count in conn.execute(select(CI.ci_type, CI.organisation_id, func.count()).where(
+            _id_in(CI.id, ids, dialect)).group_by(CI.ci_type, CI.organisation_id)):
+        by_class[ci_type] = by_class.get(ci_type, 0) + count
+        orgs.add(org_names.get(org_id) or "")
+    result.by_class = dict(sorted(by_class.items()))
+    result.organisations = sorted(o for o in orgs if o)
+    levels: dict[int, list[int]] = {}
+    for ci_id, (depth, _via, _rel) in found.items():
+        levels.setdefault(depth, []).append(ci_id)
+    result.max_depth = max(levels)
+    columns = (CI.id, CI.code, CI.name, CI.ci_type, CI.status, CI.organisation_id)
+    # The page: by depth then code; only the levels it spans are read, sorted and cut by the database.
+    page = []
+    position, wanted = 0, result.limit
+    for depth in sorted(levels):
+        level = levels[depth]
+        if wanted <= 0:
+            break
+        if position + len(level) <= result.offset:
+            position += len(level)
+            continue
+        start = max(0, result.offset - position)
+        page.extend(conn.execute(select(*columns).where(_id_in(CI.id, level, dialect)).order_by(CI.code)
+                                 .offset(start).limit(wanted)).all())
+        wanted = result.limit - len(page)
+        position += len(level)
+    services = sorted(conn.execute(select(*columns, CI.attributes).where(
+        _id_in(CI.id, ids, dialect), CI.ci_type == "service")).all(), key=lambda r: (found[r.id][0], r.code))
+    vias = {found[r.id][1] for r in page} | {found[r.id][1] for r in services}
+    codes = {result.ci.id: result.ci.code}
+    vias -= set(codes)
+    codes.update(conn.execute(select(CI.id, CI.code).where(_id_in(CI.id, sorted(vias), dialect))).all())
+
+    def item(row: Any) -> dict[str, Any]:
         depth, via, rel = found[row.id]
-        item = {"code": row.code, "name": row.name, "ci_type": row.ci_type, "status": row.status,
+        return {"code": row.code, "name": row.name, "ci_type": row.ci_type, "status": row.status,
                 "depth": depth, "via": codes.get(via), "relation": rel,
                 "organisation": org_names.get(row.organisation_id)}
-        result.affected.append(item)
-        orgs.add(org_names.get(row.organisation_id) or "")
-        if row.ci_type == "service":
-            attrs = row.attributes or {}
-            result.services.append({**item, "service_users": attrs.get("service_users"),
-                                    "user_count": attrs.get("user_count")})
-            result.user_count += int(attrs.get("user_count") or 0)
-            if attrs.get("service_users"):
-                result.service_users.append(attrs["service_users"])
-    result.organisations = sorted(o for o in orgs if o)
-    return result
+
+    result.affected = [item(row) for row in page]
+    for row in services:
+        attrs = row.attributes or {}
+        result.services.append({**item(row), "service_users": attrs.get("service_users"),
+                                "user_count": attrs.get("user_count")})
+        result.user_count += int(attrs.get("user_count") or 0)
+        if attrs.get("service_users"):
+            result.service_users.append(attrs["service_users"])
+
+
+def impacted_among(result: Impact, codes: Iterable[str]) -> list[str]:
+    """Which of these CI codes (e.g. the nodes of a graph) are affected, whatever page `result` shows."""
+    codes = list(codes)
+    if not codes or not result.found:
+        return []
+    rows = db.session.execute(select(ConfigurationItem.id, ConfigurationItem.code).where(
+        ConfigurationItem.code.in_(codes))).all()
+    return sorted(code for ci_id, code in rows if ci_id in result.found)
 
 
 def neighbourhood(user: User, ci: ConfigurationItem, depth: int = 2, limit: int = 300) -> dict[str, list]:

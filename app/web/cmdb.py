@@ -68,6 +68,10 @@ def new():  # noqa: ANN201
                            values=request.form), status
 
 
+def _impact_offset() -> int:
+    return max(request.args.get("impact_offset", 0, type=int) or 0, 0)
+
+
 @bp.route("/<code>")
 @login_required
 def show(code: str):  # noqa: ANN201
@@ -76,7 +80,8 @@ def show(code: str):  # noqa: ANN201
         "cmdb/show.html", ci=ci, cls=cmdb.CLASSES[ci.ci_type] if ci.ci_type in cmdb.CLASSES else None,
         schema=cmdb.class_schema(ci.ci_type) if ci.ci_type in cmdb.CLASSES else {"properties": {}},
         relations=cmdb.relations_of(ci), incidents=cmdb.linked_incidents(ci), cases=cmdb.linked_cases(ci),
-        history=cmdb.history(ci), impact=cmdb.impact(current_user, ci), alerts=monitoring.recent_alerts(ci, 10),
+        history=cmdb.history(ci), impact=cmdb.impact(current_user, ci, offset=_impact_offset()),
+        alerts=monitoring.recent_alerts(ci, 10),
         may_write=cmdb.can_write(current_user), rel_types=cmdb.RELATION_TYPES, statuses=cmdb.STATUSES,
         transitions=cmdb.TRANSITIONS, assets=db.session.scalars(select(Asset).where(Asset.ci_id == ci.id)).all())
 
@@ -119,7 +124,7 @@ def delete_relation(relation_id: int):  # noqa: ANN201
 @login_required
 def graph(code: str):  # noqa: ANN201
     ci = cmdb.get_ci(current_user, code)
-    return render_template("cmdb/graph.html", ci=ci, impact=cmdb.impact(current_user, ci))
+    return render_template("cmdb/graph.html", ci=ci, impact=cmdb.impact(current_user, ci, offset=_impact_offset()))
 
 
 @bp.route("/<code>/graph.json")
@@ -128,7 +133,10 @@ def graph_json(code: str):  # noqa: ANN201
     ci = cmdb.get_ci(current_user, code)
     depth = min(max(int(request.args.get("depth", 2) or 2), 1), 4)
     data = cmdb.neighbourhood(current_user, ci, depth)
-    data["impacted"] = [a["code"] for a in cmdb.impact(current_user, ci).affected]
+    # The graph's nodes that are affected (exact, whatever the size of the whole affected set).
+    result = cmdb.impact(current_user, ci, limit=0)
+    data["impacted"] = cmdb.impacted_among(result, (n["data"]["id"] for n in data["nodes"]))
+    data["impacted_total"] = result.total
     return jsonify(data)
 
 

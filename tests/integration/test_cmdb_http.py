@@ -47,6 +47,15 @@ def test_impact_api_and_graph_json(client, login_as, api_as, db):
     assert {"source": "DB-ORA-01", "target": "SRV-DB-01", "label": "runs_on"} in [
         {k: e["data"][k] for k in ("source", "target", "label")} for e in graph["edges"]]
     assert "DB-ORA-01" in graph["impacted"]
+    assert graph["impacted_total"] == 5 and "STO-SAN-01" not in graph["impacted"]
+    page = client.get("/api/v1/cis/SRV-DB-01/impact?limit=2&offset=1", headers=api_as("support_line_1")).json
+    assert page["total"] == 5 and page["offset"] == 1 and page["limit"] == 2
+    assert [a["code"] for a in page["affected"]] == [a["code"] for a in body["affected"]][1:3]
+    assert page["users"]["count"] == 120 and page["by_class"] == body["by_class"]
+    for bad in ("limit=-1", "limit=1001", "offset=-3", "limit=x"):
+        assert client.get(f"/api/v1/cis/SRV-DB-01/impact?{bad}", headers=api_as("support_line_1")).status_code == 422
+    html = login_as("support_line_1").get("/cmdb/SRV-DB-01?impact_offset=4").data.decode()
+    assert 'id="impact-pager"' in html and 'rel="prev"' in html and 'id="impact-total"' in html
     assert "cytoscape.min.js" in login_as("support_line_1").get("/cmdb/SRV-DB-01/graph").data.decode()
 
 

@@ -96,6 +96,62 @@ def test_impact_follows_relation_directions(db, user):
     assert "SRV-DB-01" in {a["code"] for a in cmdb.impact(line1, _ci(db, "NET-CORE-01")).affected}
 
 
+def test_impact_cached_topology_and_sql_walk_agree(db, user):
+    """The committed demo relations are walked from the in-memory topology; the SQL walk gives the same."""
+    line1 = user("line1")
+    for code in ("SRV-DB-01", "STO-SAN-01", "NET-CORE-01", "DB-ORA-01"):
+        ci = _ci(db, code)
+        got = cmdb.impact(line1, ci)
+        assert got.stats["traversal"] in ("cached", "loaded")
+        assert cmdb._traverse_sql(ci.id, 50) == cmdb._traverse_cached(cmdb.topology()[0], ci.id, 50)
+        assert got.total == len(got.found) == sum(got.by_class.values())
+
+
+def test_impact_pages_keep_exact_totals(db, user):
+    lead = user("configuration_lead")
+    hub = cmdb.create_ci(lead, ci_type="application", name="统一认证")
+    apps = [cmdb.create_ci(lead, ci_type="application", name=f"应用{i}") for i in range(5)]
+    svc = cmdb.create_ci(lead, ci_type="service", name="服务", attributes={"user_count": 7, "service_users": "全员"})
+    for a in apps:
+        cmdb.add_relation(lead, a, "depends_on", hub)
+    cmdb.add_relation(lead, apps[-1], "provides_service", svc)
+    cmdb.add_relation(lead, apps[0], "depends_on", apps[1])  # apps[0] is reached at depth 1, not 2
+    assert cmdb.topology()[0] is None  # this transaction wrote relations: the walk reads them with SQL
+    full = cmdb.impact(lead, hub)
+    assert full.stats["traversal"] == "sql"
+    assert full.total == 6 and full.by_class == {"application": 5, "service": 1} and full.max_depth == 2
+    ordered = [a["code"] for a in full.affected]
+    assert ordered == sorted(a.code for a in apps) + [svc.code]
+    assert {a["depth"] for a in full.affected if a["ci_type"] == "application"} == {1}
+    assert full.affected[-1]["via"] == apps[-1].code and full.affected[-1]["relation"] == "provides_service"
+    page = cmdb.impact(lead, hub, limit=2, offset=3)
+    assert [a["code"] for a in page.affected] == ordered[3:5]
+    assert (page.total, page.shown_from, page.shown_to, page.next_offset, page.previous_offset) == (6, 4, 5, 5, 1)
+    # The totals do not depend on the page.
+    assert page.user_count == 7 and [s["code"] for s in page.services] == [svc.code]
+    assert page.as_dict()["total"] == 6 and len(page.as_dict()["affected"]) == 2
+    assert cmdb.impact(lead, hub, limit=0).affected == [] and cmdb.impact(lead, hub, offset=99).affected == []
+
+
+def test_a_relation_write_in_any_form_changes_the_topology_token(db, user):
+    from sqlalchemy import text
+
+    from app.models import BusinessKeyCounter
+
+    def token() -> int | None:
+        return db.session.scalar(select(BusinessKeyCounter.value).where(BusinessKeyCounter.key == cmdb.TOPOLOGY_KEY))
+
+    before = token()
+    assert before is not None  # the demo data's relations set it
+    a, b = _ci(db, "APP-EQM"), _ci(db, "NET-CORE-01")
+    db.session.execute(text("INSERT INTO ci_relation (source_id, target_id, rel_type) VALUES (:s, :t, 'runs_on')"),
+                       {"s": a.id, "t": b.id})
+    assert token() != before
+    assert cmdb.topology()[1] == "sql"
+    # The uncommitted relation is seen by this transaction's walk.
+    assert "APP-EQM" in {x["code"] for x in cmdb.impact(user("line1"), b).affected}
+
+
 def test_part_of_and_cycles(db, user):
     lead = user("configuration_lead")
     whole = cmdb.create_ci(lead, ci_type="storage", name="阵列")
