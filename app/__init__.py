@@ -46,6 +46,12 @@ def _migrations_dir() -> str:
     return str(Path(__file__).resolve().parent.parent / "migrations")
 
 
+def _read_only_request() -> bool:
+    from flask import has_request_context, request
+
+    return has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+
+
 def _sqlite_pragmas(app: Flask) -> None:
     """WAL, foreign keys and real transactions for the embedded SQLite database."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
@@ -72,4 +78,8 @@ def _sqlite_pragmas(app: Flask) -> None:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn):  # noqa: ANN001
-            conn.exec_driver_sql("BEGIN")
+            # A transaction that reads and then writes must take the write lock up front: in WAL mode the
+            # upgrade of a read snapshot that another writer has since moved past fails at once with
+            # "database is locked" (the busy timeout does not apply), so concurrent workers or threads
+            # would lose writes. Safe-method requests only read and stay deferred (they never block).
+            conn.exec_driver_sql("BEGIN" if _read_only_request() else "BEGIN IMMEDIATE")

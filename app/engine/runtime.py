@@ -115,6 +115,9 @@ class ProcessRun:
         self.script_engine: SandboxScriptEngine = workflow.script_engine
         self._before: dict[UUID, TaskState] = {}
         self.events: list[StepEvent] = []
+        # What the instance waited on when it was loaded (a new instance waited on nothing): lets the
+        # caller skip re-syncing its timer rows when a step left them unchanged.
+        self.timers_at_load: frozenset[tuple[str, datetime]] = frozenset()
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -150,6 +153,8 @@ class ProcessRun:
         workflow.script_engine = SandboxScriptEngine(connectors)
         run = cls(compiled, workflow)
         run._snapshot()
+        if run.has_timers:
+            run.timers_at_load = frozenset(run.due_timers())
         return run
 
     def dump(self) -> bytes:

@@ -7,6 +7,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..models import Group, Organisation, User, UserGroup
@@ -120,13 +121,20 @@ def issue_token(user: User) -> str:
     return _signer().dumps({"uid": user.id, "v": user.token_version})
 
 
+def active_user(user_id: int) -> User | None:
+    """The active user with this id, groups loaded in the same round trip (every request checks them)."""
+    user = db.session.get(User, user_id, options=[joinedload(User.memberships)])
+    return user if user is not None and user.active else None
+
+
 def user_from_token(token: str) -> User | None:
     """Resolve a bearer token to its user, or None when invalid, expired or revoked."""
     try:
         payload: dict[str, Any] = _signer().loads(token, max_age=current_app.config["API_TOKEN_MAX_AGE"])
     except (BadSignature, SignatureExpired):
         return None
-    user = db.session.get(User, payload.get("uid"))
+    # Groups in the same round trip: every API call checks them.
+    user = db.session.get(User, payload.get("uid"), options=[joinedload(User.memberships)])
     if user is None or not user.active or user.token_version != payload.get("v"):
         return None
     return user

@@ -10,7 +10,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Query, joinedload, selectinload
+from sqlalchemy.orm import Query, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..engine.runtime import EngineError, ProcessRun, StepEvent, TaskNotReady
@@ -194,8 +194,11 @@ def start_instance(
 
 def _load_task(task_id: int, *, ready: bool = True) -> HumanTask:
     """The task, or NotFound; with ready=True also Conflict when it is no longer open."""
-    # The instance comes with the task: every caller needs it.
-    task = db.session.get(HumanTask, task_id, options=[joinedload(HumanTask.instance)])
+    # The instance, its version and organisation come with the task in one round trip: every caller needs
+    # the instance, completing needs the version's compiled spec, and the answer names both.
+    instance = joinedload(HumanTask.instance)
+    task = db.session.get(HumanTask, task_id, options=[
+        instance.joinedload(ProcessInstance.version), instance.joinedload(ProcessInstance.organisation)])
     if task is None:
         raise NotFound(_("Task %(id)s does not exist.", id=task_id))
     if ready and task.state != "ready":
@@ -468,8 +471,11 @@ def inbox_query(user: User, flt: InboxFilter) -> Query:
         stmt = stmt.where(HumanTask.priority == flt.priority)
     now = utcnow()
     overdue = case((HumanTask.due_at < now, 0), else_=1)
-    stmt = stmt.options(selectinload(HumanTask.instance), selectinload(HumanTask.organisation),
-                        selectinload(HumanTask.assignee), selectinload(HumanTask.completed_by))
+    # Many-to-one rows joined into the one query; the people's groups only if someone asks.
+    # (The workflow state is not needed for a list.)
+    stmt = stmt.options(joinedload(HumanTask.instance).defer(ProcessInstance.state), joinedload(HumanTask.organisation),
+                        joinedload(HumanTask.assignee).lazyload(User.memberships),
+                        joinedload(HumanTask.completed_by).lazyload(User.memberships))
     return stmt.order_by(overdue, HumanTask.priority.is_(None), HumanTask.priority, HumanTask.created_at)
 
 

@@ -30,6 +30,7 @@ from ..engine.xml import UnsafeXMLError, parse_xml
 from ..extensions import db
 from ..models import Group, HumanTask, ProcessInstance, ProcessVersion, User
 from . import instances as instances_service
+from . import timers
 from .audit import append_event
 from .definitions import Bundle, compiled_for, deploy_bundle, deployed_processes, latest_version
 from .errors import Conflict, DefinitionRejected, Forbidden, NotFound
@@ -376,6 +377,8 @@ def migrate(instance: ProcessInstance, target: ProcessVersion, actor: User) -> P
     append_event(instance, "instance_migrated", actor=actor,
                  data={"from_version": from_version, "to_version": target.version})
     db.session.flush()
+    # The new version may wait on other timers (ids, durations): rebuild the instance's rows from it.
+    timers.sync(instance, run or ProcessRun.load(compiled, state), force=True)
     return instance
 
 

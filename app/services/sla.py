@@ -31,7 +31,8 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, literal, select
+from sqlalchemy.orm import aliased, joinedload
 
 from ..engine.definitions import evaluate_decision, load_decision
 from ..extensions import db
@@ -72,15 +73,21 @@ def targets(priority: str, service_class: str) -> dict[str, Any]:
 
 def calendar_spec_for(organisation_id: int) -> dict[str, Any]:
     """The calendar of an organisation: its own, else its nearest ancestor's, else the default."""
-    org = db.session.get(Organisation, organisation_id)
-    chain = [org, *org.ancestors()] if org is not None else []
-    ids = [o.id for o in chain]
-    found = {c.organisation_id: c for c in db.session.scalars(
-        select(BusinessCalendar).where(BusinessCalendar.organisation_id.in_(ids)))} if ids else {}
-    for oid in ids:
-        if oid in found:
-            return found[oid].spec()
-    return cal.default_calendar_spec()
+    found = db.session.scalar(_nearest_calendar_statement(), {"organisation_id": organisation_id})
+    return found.spec() if found is not None else cal.default_calendar_spec()
+
+
+@lru_cache(maxsize=1)
+def _nearest_calendar_statement() -> Any:
+    """One round trip: walk up the organisation tree in SQL, take the nearest calendar on the way (built once:
+    constructing a recursive CTE costs more than running it)."""
+    chain = select(Organisation.id, Organisation.parent_id, literal(0).label("depth")).where(
+        Organisation.id == bindparam("organisation_id")).cte("chain", recursive=True)
+    parent = aliased(Organisation)
+    chain = chain.union_all(select(parent.id, parent.parent_id, (chain.c.depth + 1).label("depth"))
+                            .join(chain, parent.id == chain.c.parent_id))
+    return (select(BusinessCalendar).join(chain, BusinessCalendar.organisation_id == chain.c.id)
+            .order_by(chain.c.depth).limit(1))
 
 
 def resolve_calendar(value: Any) -> cal.Calendar:
@@ -170,13 +177,15 @@ def refresh(clock: SlaClock, now: datetime) -> Figures:
 
 def start_clock(instance: ProcessInstance, kind: str, *, started_at: datetime, target_minutes: int,
                 priority: str | None, service_class: str | None, now: datetime,
-                warning_share: float = DEFAULT_WARNING_SHARE, rule: str | None = None) -> SlaClock:
-    """Start a clock on an instance (its calendar is frozen from the instance's organisation)."""
+                warning_share: float = DEFAULT_WARNING_SHARE, rule: str | None = None,
+                calendar: dict[str, Any] | None = None) -> SlaClock:
+    """Start a clock on an instance (its calendar is frozen from the instance's organisation, or given)."""
     clock = SlaClock(
         instance=instance, instance_id=instance.id, kind=kind, status="running",
         organisation_id=instance.organisation_id, priority=priority, service_class=service_class,
         target_minutes=target_minutes, warning_share=warning_share,
-        calendar=calendar_spec_for(instance.organisation_id), started_at=started_at,
+        calendar=calendar if calendar is not None else calendar_spec_for(instance.organisation_id),
+        started_at=started_at,
         history=[{"at": now.isoformat(), "priority": priority, "service_class": service_class,
                   "target_minutes": target_minutes, "rule": rule}],
     )
@@ -243,8 +252,9 @@ def retarget(clock: SlaClock, *, priority: str | None, service_class: str | None
 
 
 def clocks_of(instance: ProcessInstance) -> list[SlaClock]:
+    # Pauses come in the same round trip: every caller derives figures from them.
     return list(db.session.scalars(select(SlaClock).where(SlaClock.instance_id == instance.id)
-                                   .order_by(SlaClock.kind.desc())))
+                                   .options(joinedload(SlaClock.pauses)).order_by(SlaClock.kind.desc())).unique())
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -272,9 +282,11 @@ def on_incident_step(instance: ProcessInstance, incident: Incident, step: list[A
     if not clocks:
         if "detect_and_record" in done and data.get("in_scope") and priority and service_class:
             t = targets(str(priority), str(service_class))
+            calendar = calendar_spec_for(instance.organisation_id)
             for kind in ("response", "resolve"):
                 clocks[kind] = start_clock(instance, kind, started_at=incident.reported_at, target_minutes=t[kind],
-                                           priority=priority, service_class=service_class, now=now, rule=t["rule"])
+                                           priority=priority, service_class=service_class, now=now, rule=t["rule"],
+                                           calendar=calendar)
         else:
             return
     elif priority and service_class:

@@ -25,11 +25,17 @@ from .audit import append_event
 log = logging.getLogger(__name__)
 
 
-def sync(instance: ProcessInstance, run: ProcessRun) -> None:
-    """Make the instance's unfired due-timer rows match what the engine waits on now."""
+def sync(instance: ProcessInstance, run: ProcessRun, *, force: bool = False) -> None:
+    """Make the instance's unfired due-timer rows match what the engine waits on now.
+
+    The rows matched the engine when the run was loaded (every save syncs), so a step that left the
+    timers as they were needs no query; `force` re-reads the rows anyway (repairs, version migration).
+    """
     if not run.has_timers:
         return  # a process without timer events never has rows: no query
     wanted = set(run.due_timers()) if instance.status == "running" else set()
+    if not force and wanted == run.timers_at_load:
+        return
     rows = list(db.session.scalars(select(DueTimer).where(
         DueTimer.instance_id == instance.id, DueTimer.fired.is_(False))))
     have = {(r.element_id, r.due_at): r for r in rows}
@@ -58,7 +64,7 @@ def fire_due_timers(instance: ProcessInstance, now: datetime) -> list[str]:
         # rebuild the instance's rows from the engine so the real timer is kept, not lost with the claim.
         db.session.execute(delete(DueTimer).where(DueTimer.instance_id == instance.id, DueTimer.fired_at == now))
         db.session.flush()
-        sync(instance, run)
+        sync(instance, run, force=True)
         return []
     append_event(instance, "timers_fired", data={"elements": fired, "now": now.isoformat()})
     instances._finish(instance, run, None, None, 0)
@@ -69,7 +75,7 @@ def due_rows(now: datetime, limit: int = 1000) -> list[tuple[int, int]]:
     """(row id, instance id) of unfired timers due at `now`, soonest first (an index range scan)."""
     return list(db.session.execute(
         select(DueTimer.id, DueTimer.instance_id).where(DueTimer.fired.is_(False), DueTimer.due_at <= now)
-        .order_by(DueTimer.due_at).limit(limit)).tuples())
+        .order_by(DueTimer.due_at).limit(limit)).all())
 
 
 def lock_instance(instance_id: int) -> None:

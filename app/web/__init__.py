@@ -6,8 +6,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
-from ..extensions import csrf, db, login_manager
+from ..extensions import csrf, login_manager
 from ..models import User
+from ..services import identity
 from ..services.errors import ServiceError
 
 
@@ -31,8 +32,7 @@ def register_web(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.active else None
+        return identity.active_user(int(user_id))
 
     # Page blueprints; new feature modules add themselves to this tuple.
     for bp in (auth.bp, inbox.bp, incidents.bp, instances.bp, processes.bp, vendor.bp, modeler.bp,

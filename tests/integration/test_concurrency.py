@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from app import create_app
@@ -14,7 +14,7 @@ from app.extensions import db
 from app.models import Event, HumanTask, ProcessInstance, User
 from app.services import incident, instances
 from app.services.errors import Conflict
-from tests.conftest import IsolatedClient, _test_config, setup_database
+from tests.conftest import DEMO_PASSWORD, IsolatedClient, _test_config, setup_database
 from tests.support import record, start_data
 
 
@@ -107,4 +107,94 @@ def test_two_concurrent_completions_exactly_one_wins():
         assert len(completions) == 1 and completions[0].actor.username == "desk"
         assert instance.lock_version == 2
         db.session.remove()
+        db.engine.dispose()
+
+
+def _sqlite_file_app(tmp_path):  # noqa: ANN001, ANN202
+    app = create_app({**_test_config(), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'concurrent.sqlite3'}",
+                      "TESTING": True, "SECRET_KEY": "x"})
+    app.test_client_class = IsolatedClient
+    setup_database(app)
+    return app
+
+
+def test_sqlite_writers_wait_for_each_other_instead_of_failing(tmp_path):
+    """Embedded SQLite (WAL), two writers interleaved: the second waits for the first and both land.
+
+    Without a write lock taken at BEGIN, the first writer's read snapshot goes stale when the second commits,
+    and its own first write then fails at once with "database is locked" (the busy timeout does not apply).
+    """
+    app = _sqlite_file_app(tmp_path)
+    began, second_started = threading.Event(), threading.Event()
+    results: dict[str, object] = {}
+
+    def first() -> None:
+        with app.app_context():
+            try:
+                desk = db.session.scalar(select(User).where(User.username == "desk"))  # the transaction begins
+                began.set()
+                second_started.wait(10)
+                time.sleep(0.3)  # the second writer is now trying to write
+                results["first"] = incident.record_incident(desk, start_data()).business_key
+                db.session.commit()
+            except Exception as exc:  # noqa: BLE001
+                results["first"] = exc
+                db.session.rollback()
+            finally:
+                db.session.remove()
+
+    def second() -> None:
+        began.wait(10)
+        with app.app_context():
+            try:
+                second_started.set()
+                desk = db.session.scalar(select(User).where(User.username == "desk_call"))
+                results["second"] = incident.record_incident(desk, start_data()).business_key
+                db.session.commit()
+            except Exception as exc:  # noqa: BLE001
+                results["second"] = exc
+                db.session.rollback()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert isinstance(results["first"], str), results["first"]
+    assert isinstance(results["second"], str), results["second"]
+    assert results["first"] != results["second"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == 2
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path):
+    """A GET while another transaction holds the write lock answers at once (reads stay deferred in WAL)."""
+    app = _sqlite_file_app(tmp_path)
+    client = app.test_client()
+    token = client.post("/api/v1/auth/token", json={"username": "desk", "password": DEMO_PASSWORD}).get_json()
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with app.app_context():
+            db.session.scalar(select(User).where(User.username == "desk"))  # BEGIN IMMEDIATE: write lock held
+            holding.set()
+            release.wait(10)
+            db.session.rollback()
+            db.session.remove()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        assert holding.wait(10)
+        # Were reads to take the write lock too, this would wait out the busy timeout and fail (500).
+        r = client.get("/api/v1/tasks", headers={"Authorization": f"Bearer {token['token']}"})
+    finally:
+        release.set()
+        t.join(10)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    with app.app_context():
         db.engine.dispose()
