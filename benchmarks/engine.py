@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Throughput, SQL traffic and stored bytes of the simple incident lifecycle, from the bare engine to the API.
 
-    python benchmarks/engine.py [--n N] [--db sqlite|URL] [--profile [K]] [--show-sql]
+    python benchmarks/engine.py [--n N] [--db sqlite|URL] [--profile [K]] [--show-sql] [--api-clients K]
 
 One run measures, in this order:
 
@@ -403,7 +403,7 @@ def profile_service(app: Any, k: int, top: int = 25) -> str:
 # ---------------------------------------------------------------------------------------------
 # 3. JSON API
 # ---------------------------------------------------------------------------------------------
-def bench_api(app: Any, n: int, res: dict) -> None:
+def bench_api(app: Any, n: int, res: dict, timer: Any = None) -> None:
     from app.extensions import db
 
     client = app.test_client()
@@ -436,11 +436,58 @@ def bench_api(app: Any, n: int, res: dict) -> None:
         counter = SqlCounter().attach(db.engine)
     lifecycle()  # warm-up
     counter.active = True
-    res["api"] = rate(n, lifecycle)
+    res["api"] = (timer or rate)(n, lifecycle)
     counter.active = False
     res["api_requests"] = 1 + 2 * len(STEPS)
     res["api_statements"] = counter.statements / n
     res["api_commits"] = counter.commits / n
+
+
+def _api_client_process(url: str, n: int, start: Any, out: Any) -> None:
+    """One client process: its own app, engine and test client; n lifecycles after the common start."""
+    app = make_app(url)
+    res: dict[str, Any] = {}
+
+    def timed(k: int, fn: Any) -> float:  # all clients start together; the parent takes the last end
+        start.wait()
+        for _ in range(k):
+            fn()
+        return time.perf_counter()
+
+    try:
+        bench_api(app, n, res, timer=timed)
+        out.put(("done", res["api"]))
+    except Exception as exc:  # noqa: BLE001 — reported by the parent, which then fails the run
+        out.put(("error", repr(exc)[:500]))
+
+
+def bench_api_clients(app: Any, url: str, k: int, n: int, res: dict) -> None:
+    """k client processes at once (as k server workers would be), n lifecycles each: total lc/s."""
+    import multiprocessing as mp
+
+    from app.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()  # children open their own connections
+    ctx = mp.get_context("fork")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_api_client_process, args=(url, n, start, out)) for _ in range(k)]
+    for proc in procs:
+        proc.start()
+    time.sleep(3)  # let every client log in and run its warm-up lifecycle
+    t0 = time.perf_counter()
+    start.set()
+    ends, errors = [], []
+    for _ in procs:
+        kind, value = out.get(timeout=600)
+        (ends if kind == "done" else errors).append(value)
+    for proc in procs:
+        proc.join(60)
+    if errors:
+        raise RuntimeError(f"API client process failed: {errors[0]}")
+    wall = max(ends) - t0
+    res["api_clients"] = (k, k * n / wall)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -538,6 +585,11 @@ def report(res: dict, args: argparse.Namespace, db_label: str) -> str:
         row("  SQL statements / lifecycle", f"{res['api_statements']:.1f}", note="incl. token user loads")
         row("  commits / lifecycle", f"{res['api_commits']:.1f}")
         row("  token request (password hash check, once)", f"{res['api_token_ms']:.0f} ms")
+    if "api_clients" in res:
+        k, per_s = res["api_clients"]
+        row(f"JSON API, {k} client processes at once", f"{per_s:.1f} lc/s", f"≥ {TARGET_API_PER_S:.0f} lc/s",
+            f"{per_s / TARGET_API_PER_S:.2f} × target: {_met(per_s >= TARGET_API_PER_S)}",
+            note=f"{args.n} lifecycles each; SQLite serialises writers, PostgreSQL does not")
     if "state_bytes" in res:
         sb = res["state_bytes"]
         row("stored workflow state / instance", _kb(sb), f"≤ {_kb(TARGET_STATE_BYTES)}",
@@ -581,6 +633,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile", type=int, nargs="?", const=30, default=0, metavar="K",
                    help="also cProfile K service-layer lifecycles (default 30) and print the hot spots")
     p.add_argument("--show-sql", action="store_true", help="print the SQL statements of one service lifecycle")
+    p.add_argument("--api-clients", type=int, default=0, metavar="K",
+                   help="also run K API client processes at once (as K server workers), --n lifecycles each")
     p.add_argument("--allow-reset", action="store_true",
                    help="allow dropping the tables of a --db whose database name does not contain 'bench'")
     args = p.parse_args(argv)
@@ -625,6 +679,9 @@ def main(argv: list[str] | None = None) -> int:
         bench_api(app, args.n, res)
         print("4/4 stored bytes ...", flush=True)
         bench_storage(app, res)
+        if args.api_clients:
+            print(f"    JSON API with {args.api_clients} client processes at once ...", flush=True)
+            bench_api_clients(app, url, args.api_clients, args.n, res)
         if args.profile:
             print(f"    profiling {args.profile} service-layer lifecycles ...", flush=True)
             profile = profile_service(app, args.profile)
