@@ -7,7 +7,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from app.models import Event, HumanTask
+from app.models import DueTimer, Event, HumanTask
+from app.models.base import utcnow
 from app.services import incident, instances, modeling
 from app.services.definitions import latest_version
 from app.services.errors import Conflict, DefinitionRejected, Forbidden, NotFound
@@ -144,6 +145,21 @@ def test_migrate_running_instance_and_complete_it(db, user):
     instances.complete_task(task.id, user("desk"), record())
     assert [t.spec_id for t in instance_tasks(instance)] == ["classify_and_first_support"]
     assert instance.version_id == new.id
+
+
+def test_migrate_rebuilds_the_instance_timer_rows_from_the_new_version(db, user):
+    """After a migration the due-timer rows are what the new version's engine waits on, nothing stale."""
+    instance, _task = _running_incident(user)
+    # A row the engine does not wait on (as the old version's timer would leave behind).
+    db.session.add(DueTimer(instance_id=instance.id, element_id="old_version_timer", due_at=utcnow(), fired=False))
+    db.session.flush()
+    xml = _rename(latest_version("incident").bpmn_xml, "detect_and_record", "检测并记录").decode()
+    new, _ = modeling.deploy_upload("incident", xml.encode(), user("owner"))
+    modeling.migrate(instance, new, user("owner"))
+    db.session.flush()
+    rows = db.session.scalars(select(DueTimer.element_id).where(
+        DueTimer.instance_id == instance.id, DueTimer.fired.is_(False))).all()
+    assert rows == []  # waiting at 检测并记录, the incident waits on no timer
 
 
 def test_migrate_refused_when_waiting_task_is_gone(db, user):
