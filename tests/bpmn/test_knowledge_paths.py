@@ -11,8 +11,6 @@ from typing import Any
 import jsonschema
 import pytest
 
-from app.engine.definitions import read_bpmn
-from app.engine.xml import parse_xml
 from tests.bpmn.conftest import Coverage, all_flows, load
 from tests.bpmn.driver import drive, flows_taken, form_schema, form_validator, path_form_errors
 
@@ -223,25 +221,7 @@ def test_attachments_are_file_names():
     assert set(categories[6:]) == {"hardware", "network", "system_software", "database"}
 
 
-# -- forms and lanes ---------------------------------------------------------------------------
-
-def test_forms_name_their_fields_in_order(knowledge_process):
-    info = read_bpmn(parse_xml((ROOT / "bpmn" / f"{PROCESS}.bpmn").read_bytes()))
-    files = {f"{task_id}.schema.json" for task_id in knowledge_process.user_tasks} | {"start.schema.json"}
-    assert files == {p.name for p in (ROOT / "forms" / PROCESS).glob("*.json")}
-    for task_id, meta in knowledge_process.user_tasks.items():
-        assert meta.properties["formJsonSchemaFilename"] == f"{task_id}.schema.json"
-        assert _schema(f"{task_id}.schema.json")["title"] == info.elements[task_id]["name"]
-    assert _schema("start.schema.json")["title"] == info.elements["knowledge_requested"]["name"]
-    for name in sorted(files):
-        schema = _schema(name)
-        props = schema["properties"]
-        assert schema["x-order"] == list(props), name
-        assert set(schema["required"]) <= set(props), name
-        assert schema["additionalProperties"] is False, name
-        assert all(p.get("title") for p in props.values()), name
-        assert not {k for k, v in props.items() if v.get("readOnly")} & set(schema["required"]), name
-
+# -- lanes ---------------------------------------------------------------------------------------
 
 def test_lanes_are_the_spec_roles(knowledge_process):
     lanes = {meta.spec_id: meta.lane_id for meta in knowledge_process.user_tasks.values()}

@@ -13,7 +13,7 @@ import pytest
 from app.engine.definitions import evaluate_decision, load_decision, read_bpmn
 from app.engine.xml import parse_xml
 from tests.bpmn.conftest import Coverage, all_flows, load
-from tests.bpmn.driver import drive, flows_taken, form_schema, form_validator, path_form_errors
+from tests.bpmn.driver import drive, flows_taken, form_validator, path_form_errors
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESS = "security"
@@ -137,10 +137,6 @@ def security_process():
     return load(PROCESS)
 
 
-def _schema(name: str) -> dict:
-    return form_schema(PROCESS, name)
-
-
 def _validator(name: str) -> jsonschema.Draft202012Validator:
     return form_validator(PROCESS, name)
 
@@ -240,25 +236,7 @@ def test_risk_matrix_out_of_range_matches_nothing():
     assert result.matched == [] and result.outputs == {"risk_level": None}
 
 
-# -- forms and lanes ---------------------------------------------------------------------------
-
-def test_forms_name_their_fields_in_order(security_process):
-    info = read_bpmn(parse_xml((ROOT / "bpmn" / f"{PROCESS}.bpmn").read_bytes()))
-    files = {f"{task_id}.schema.json" for task_id in security_process.user_tasks} | {"start.schema.json"}
-    assert files == {p.name for p in (ROOT / "forms" / PROCESS).glob("*.json")}
-    for task_id, meta in security_process.user_tasks.items():
-        assert meta.properties["formJsonSchemaFilename"] == f"{task_id}.schema.json"
-        assert _schema(f"{task_id}.schema.json")["title"] == info.elements[task_id]["name"]
-    assert _schema("start.schema.json")["title"] == info.elements["security_started"]["name"]
-    for name in sorted(files):
-        schema = _schema(name)
-        props = schema["properties"]
-        assert schema["x-order"] == list(props), name
-        assert set(schema["required"]) <= set(props), name
-        assert schema["additionalProperties"] is False, name
-        assert all(p.get("title") for p in props.values()), name
-        assert not {k for k, v in props.items() if v.get("readOnly")} & set(schema["required"]), name
-
+# -- lanes ---------------------------------------------------------------------------------------
 
 def test_lanes_are_the_spec_roles(security_process):
     lanes = {meta.spec_id: meta.lane_id for meta in security_process.user_tasks.values()}

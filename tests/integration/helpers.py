@@ -54,3 +54,61 @@ def deliver_reply(instance_id: int, name: str, payload: dict) -> None:
     assert name in instances.waiting_messages(instance), (name, instances.waiting_messages(instance))
     instances.deliver_message(instance, name, {**payload, "reply_to": instance.business_key}, None)
     db.session.commit()
+
+
+def pg_url() -> str | None:
+    """TEST_DATABASE_URL when the suite runs on PostgreSQL (the tests that need real server processes)."""
+    import os
+
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    return url if url.startswith("postgresql") else None
+
+
+def fresh_pg_database(database: str) -> str:
+    """Create an empty PostgreSQL database of that name beside the test database (dropped first); its URL."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(pg_url()).set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {database}")
+    return make_url(pg_url()).set(database=database).render_as_string(hide_password=False)
+
+
+def fresh_pg_app(database: str, **config: object):  # noqa: ANN201 — a Flask app
+    """An app on a new PostgreSQL database of that name, for tests whose threads or worker processes need
+    committed data of their own."""
+    return app_on(fresh_pg_database(database), **config)
+
+
+def app_on(url: str, **config: object):  # noqa: ANN201 — a Flask app
+    """An app on its own database (committing for real, unlike the rolled-back `db` fixture), set up with
+    schema, demo data and definitions."""
+    from app import create_app
+    from tests.conftest import IsolatedClient, _test_config, setup_database
+
+    app = create_app({**_test_config(), "SQLALCHEMY_DATABASE_URI": url, "TESTING": True, "SECRET_KEY": "x",
+                      **config})
+    app.test_client_class = IsolatedClient
+    setup_database(app)
+    return app
+
+
+def incident_waiting_on_escalation() -> tuple[int, object]:
+    """Commit a reported incident driven to its support step; (instance id, its one due-timer row)."""
+    from app.models import DueTimer
+    from app.services import incident, instances
+    from tests.support import SLOW_SUPPORT_STEPS, start_data
+
+    reporter = db.session.scalar(select(User).where(User.username == "reporter"))
+    instance = incident.report_fault(reporter, start_data())
+    db.session.commit()
+    for _spec_id, data in SLOW_SUPPORT_STEPS:
+        task = ready_task(instance.id)
+        actor = db.session.scalar(select(User).where(User.username == worker_for(task)))
+        instances.complete_task(task.id, actor, data)
+        db.session.commit()
+    (row,) = db.session.scalars(select(DueTimer).where(DueTimer.instance_id == instance.id,
+                                                       DueTimer.fired.is_(False))).all()
+    return instance.id, row

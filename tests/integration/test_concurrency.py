@@ -1,20 +1,18 @@
 """Stale writes are refused: optimistic locking on the instance, and real concurrency on PostgreSQL."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
-from app import create_app
 from app.extensions import db
 from app.models import Event, HumanTask, ProcessInstance, User
 from app.services import incident, instances
 from app.services.errors import Conflict
-from tests.conftest import DEMO_PASSWORD, IsolatedClient, _test_config, setup_database
+from tests.conftest import DEMO_PASSWORD
+from tests.integration.helpers import app_on, fresh_pg_app, pg_url
 from tests.support import record, start_data
 
 
@@ -31,25 +29,10 @@ def test_stale_instance_write_is_refused(db, user):
         instances.complete_task(task.id, desk, record())
 
 
-def _pg_url() -> str | None:
-    url = os.environ.get("TEST_DATABASE_URL", "")
-    return url if url.startswith("postgresql") else None
-
-
 @pytest.mark.postgres
-@pytest.mark.skipif(_pg_url() is None, reason="runs in the PostgreSQL pass (TEST_DATABASE_URL=postgresql...)")
+@pytest.mark.skipif(pg_url() is None, reason="runs in the PostgreSQL pass (TEST_DATABASE_URL=postgresql...)")
 def test_two_concurrent_completions_exactly_one_wins():
-    url = make_url(_pg_url()).set(database="itsm_test_concurrency")
-    import psycopg
-
-    admin = make_url(_pg_url()).set(drivername="postgresql", database="postgres")
-    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS itsm_test_concurrency WITH (FORCE)")
-        conn.execute("CREATE DATABASE itsm_test_concurrency")
-    app = create_app({**_test_config(), "SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False),
-                      "TESTING": True, "SECRET_KEY": "x"})
-    app.test_client_class = IsolatedClient
-    setup_database(app)
+    app = fresh_pg_app("itsm_test_concurrency")
     with app.app_context():
         desk = db.session.scalar(select(User).where(User.username == "desk"))
         instance = incident.record_incident(desk, start_data())
@@ -110,21 +93,13 @@ def test_two_concurrent_completions_exactly_one_wins():
         db.engine.dispose()
 
 
-def _sqlite_file_app(tmp_path):  # noqa: ANN001, ANN202
-    app = create_app({**_test_config(), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'concurrent.sqlite3'}",
-                      "TESTING": True, "SECRET_KEY": "x"})
-    app.test_client_class = IsolatedClient
-    setup_database(app)
-    return app
-
-
 def test_sqlite_writers_wait_for_each_other_instead_of_failing(tmp_path):
     """Embedded SQLite (WAL), two writers interleaved: the second waits for the first and both land.
 
     Without a write lock taken at BEGIN, the first writer's read snapshot goes stale when the second commits,
     and its own first write then fails at once with "database is locked" (the busy timeout does not apply).
     """
-    app = _sqlite_file_app(tmp_path)
+    app = app_on(f"sqlite:///{tmp_path / 'concurrent.sqlite3'}")
     began, second_started = threading.Event(), threading.Event()
     results: dict[str, object] = {}
 
@@ -173,7 +148,7 @@ def test_sqlite_writers_wait_for_each_other_instead_of_failing(tmp_path):
 
 def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path):
     """A GET while another transaction holds the write lock answers at once (reads stay deferred in WAL)."""
-    app = _sqlite_file_app(tmp_path)
+    app = app_on(f"sqlite:///{tmp_path / 'concurrent.sqlite3'}")
     client = app.test_client()
     token = client.post("/api/v1/auth/token", json={"username": "desk", "password": DEMO_PASSWORD}).get_json()
     holding, release = threading.Event(), threading.Event()

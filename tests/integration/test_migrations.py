@@ -1,28 +1,19 @@
 """Alembic migrations build exactly the schema the models describe, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import os
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import upgrade
-from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.extensions import db
+from tests.integration.helpers import fresh_pg_database, pg_url
 
 
 def _database_url(tmp_path) -> str:
-    url = os.environ.get("TEST_DATABASE_URL", "")
-    if not url.startswith("postgresql"):
+    if pg_url() is None:
         return f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
-    import psycopg
-
-    admin = make_url(url).set(drivername="postgresql", database="postgres")
-    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS itsm_test_migrations WITH (FORCE)")
-        conn.execute("CREATE DATABASE itsm_test_migrations")
-    return make_url(url).set(database="itsm_test_migrations").render_as_string(hide_password=False)
+    return fresh_pg_database("itsm_test_migrations")
 
 
 def test_upgrade_matches_models(tmp_path):

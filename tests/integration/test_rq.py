@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.jobs import run_job
 from app.models import Event, Notification, OutboxJob
 from app.services import outbox
+from tests.integration.helpers import fresh_pg_app, incident_waiting_on_escalation, pg_url
 from tests.integration.test_timers import rows, slow_incident
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
@@ -110,50 +111,19 @@ def test_cron_scheduler_enqueues_the_periodic_jobs_and_a_worker_runs_them(app, d
     assert _escalations(db, instance) == 0  # nothing was due yet (real time)
 
 
-def _pg_url() -> str | None:
-    url = os.environ.get("TEST_DATABASE_URL", "")
-    return url if url.startswith("postgresql") else None
-
-
 @pytest.mark.postgres
-@pytest.mark.skipif(_pg_url() is None, reason="runs in the PostgreSQL pass (TEST_DATABASE_URL=postgresql...)")
+@pytest.mark.skipif(pg_url() is None, reason="runs in the PostgreSQL pass (TEST_DATABASE_URL=postgresql...)")
 def test_two_rq_worker_processes_fire_the_escalation_once(redis_db):
     """Real concurrency: two `rq worker --burst` processes on PostgreSQL race for the same due timer."""
     import subprocess
     import sys
 
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    from app import create_app
     from app.extensions import db as real_db
-    from app.models import User
-    from app.services import incident, instances
-    from tests.conftest import IsolatedClient, _test_config, setup_database
-    from tests.integration.helpers import ready_task, worker_for
-    from tests.support import SLOW_SUPPORT_STEPS, start_data
 
-    url = make_url(_pg_url()).set(database="itsm_test_timers")
-    admin = make_url(_pg_url()).set(drivername="postgresql", database="postgres")
-    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS itsm_test_timers WITH (FORCE)")
-        conn.execute("CREATE DATABASE itsm_test_timers")
-    db_url = url.render_as_string(hide_password=False)
-    app = create_app({**_test_config(), "SQLALCHEMY_DATABASE_URI": db_url, "TESTING": True, "SECRET_KEY": "x",
-                      "REDIS_URL": REDIS_URL})
-    app.test_client_class = IsolatedClient
-    setup_database(app)
+    app = fresh_pg_app("itsm_test_timers", REDIS_URL=REDIS_URL)
+    db_url = app.config["SQLALCHEMY_DATABASE_URI"]
     with app.app_context():
-        reporter = real_db.session.scalar(select(User).where(User.username == "reporter"))
-        instance = incident.report_fault(reporter, start_data())
-        real_db.session.commit()
-        for _spec_id, data in SLOW_SUPPORT_STEPS:
-            task = ready_task(instance.id)
-            actor = real_db.session.scalar(select(User).where(User.username == worker_for(task)))
-            instances.complete_task(task.id, actor, data)
-            real_db.session.commit()
-        instance_id = instance.id
-        (row,) = rows(real_db, instance)
+        instance_id, row = incident_waiting_on_escalation()
         due = (row.due_at + timedelta(seconds=1)).isoformat()
         for _ in range(3):
             outbox.enqueue("timers.sweep", now=due)
@@ -181,7 +151,7 @@ def test_two_rq_worker_processes_fire_the_escalation_once(redis_db):
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(_pg_url() is None, reason="runs in the PostgreSQL pass (TEST_DATABASE_URL=postgresql...)")
+@pytest.mark.skipif(pg_url() is None, reason="runs in the PostgreSQL pass (TEST_DATABASE_URL=postgresql...)")
 def test_a_worker_killed_mid_job_leaves_the_timer_to_the_next_one(redis_db):
     """A worker killed while firing (after taking the instance lock, blocked on claiming the timer row) loses
     its whole transaction; a restarted worker fires the timer exactly once."""
@@ -193,35 +163,14 @@ def test_a_worker_killed_mid_job_leaves_the_timer_to_the_next_one(redis_db):
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from app import create_app
     from app.extensions import db as real_db
-    from app.models import DueTimer, User
-    from app.services import incident, instances
-    from tests.conftest import IsolatedClient, _test_config, setup_database
-    from tests.integration.helpers import ready_task, worker_for
-    from tests.support import SLOW_SUPPORT_STEPS, start_data
+    from app.models import DueTimer
 
-    url = make_url(_pg_url()).set(database="itsm_test_kill")
-    admin = make_url(_pg_url()).set(drivername="postgresql", database="postgres")
-    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS itsm_test_kill WITH (FORCE)")
-        conn.execute("CREATE DATABASE itsm_test_kill")
-    db_url = url.render_as_string(hide_password=False)
-    app = create_app({**_test_config(), "SQLALCHEMY_DATABASE_URI": db_url, "TESTING": True, "SECRET_KEY": "x",
-                      "REDIS_URL": REDIS_URL})
-    app.test_client_class = IsolatedClient
-    setup_database(app)
+    app = fresh_pg_app("itsm_test_kill", REDIS_URL=REDIS_URL)
+    db_url = app.config["SQLALCHEMY_DATABASE_URI"]
+    admin = make_url(db_url).set(drivername="postgresql", database="postgres")
     with app.app_context():
-        reporter = real_db.session.scalar(select(User).where(User.username == "reporter"))
-        instance = incident.report_fault(reporter, start_data())
-        real_db.session.commit()
-        for _spec_id, data in SLOW_SUPPORT_STEPS:
-            task = ready_task(instance.id)
-            actor = real_db.session.scalar(select(User).where(User.username == worker_for(task)))
-            instances.complete_task(task.id, actor, data)
-            real_db.session.commit()
-        instance_id = instance.id
-        (row,) = rows(real_db, instance)
+        instance_id, row = incident_waiting_on_escalation()
         row_id = row.id
         due = (row.due_at + timedelta(seconds=1)).isoformat()
         outbox.enqueue("timers.fire", instance_id=instance_id, now=due)
