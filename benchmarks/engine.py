@@ -51,6 +51,7 @@ from app.engine.sandbox import SandboxScriptEngine  # noqa: E402
 from tests.support import PATHS, SIMPLE_PATH  # noqa: E402
 
 PROCESS_ID = "incident"
+NO_PROCESS = "no-such-process"  # a filter that matches no task: the floor request
 PASSWORD = "bench-pass-2026"
 DESK = "desk"
 START, STEPS = PATHS[SIMPLE_PATH]
@@ -441,6 +442,43 @@ def bench_api(app: Any, n: int, res: dict, timer: Any = None) -> None:
     res["api_requests"] = 1 + 2 * len(STEPS)
     res["api_statements"] = counter.statements / n
     res["api_commits"] = counter.commits / n
+    if timer is None:  # the floor figures, in the main run only
+        # The stack's floor: an authenticated request that finds nothing to do (token check, one empty task
+        # query, routing, argument parsing, JSON answer), and an unauthenticated one answered 401.
+        nothing = f"/api/v1/tasks?process_id={NO_PROCESS}"
+        res["api_noop_ms"] = per_call_ms(lambda: client.get(nothing, headers=headers))
+        res["api_401_ms"] = per_call_ms(lambda: client.get(nothing))
+
+
+def per_call_ms(fn: Any, calls: int = 100, rounds: int = 5) -> float:
+    """Median milliseconds per call over a few rounds (after a warm-up round)."""
+    for _ in range(calls // 5):
+        fn()
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        times.append((time.perf_counter() - t0) * 1000 / calls)
+    return sorted(times)[len(times) // 2]
+
+
+def reference_ms() -> float:
+    """A fixed pure-Python workload (loops, dicts, strings, json): how fast this machine runs Python now.
+
+    Lets runs on different machines, or on one machine whose neighbours vary, be compared; the fastest of
+    five runs, since slowness only ever adds."""
+    def work() -> None:
+        d: dict[str, int] = {}
+        for i in range(200_000):
+            d[f"k{i % 5000}"] = d.get(f"k{i % 5000}", 0) + i
+        json.loads(json.dumps(list(d.items())))
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000
 
 
 def _api_client_process(url: str, n: int, start: Any, out: Any) -> None:
@@ -585,6 +623,14 @@ def report(res: dict, args: argparse.Namespace, db_label: str) -> str:
         row("  SQL statements / lifecycle", f"{res['api_statements']:.1f}", note="incl. token user loads")
         row("  commits / lifecycle", f"{res['api_commits']:.1f}")
         row("  token request (password hash check, once)", f"{res['api_token_ms']:.0f} ms")
+        if "api_noop_ms" in res:
+            k = res["api_requests"]
+            row("  authenticated request that finds nothing", f"{res['api_noop_ms']:.2f} ms",
+                note=f"token check + empty task query; answered 401 without a token: {res['api_401_ms']:.2f} ms")
+            floor = 1000 / (k * res["api_noop_ms"] + 1000 / ours.per_s)
+            row(f"  floor: {k} such requests + ours RT", f"{floor:.1f} lc/s", f"≥ {TARGET_API_PER_S:.0f} lc/s",
+                f"{floor / TARGET_API_PER_S:.2f} × target", note="the most this stack reaches here with no process "
+                f"work; the API now runs at {api.per_s / floor:.2f} × its floor")
     if "api_clients" in res:
         k, per_s = res["api_clients"]
         row(f"JSON API, {k} client processes at once", f"{per_s:.1f} lc/s", f"≥ {TARGET_API_PER_S:.0f} lc/s",
@@ -610,6 +656,8 @@ def report(res: dict, args: argparse.Namespace, db_label: str) -> str:
         f"database: {db_label}",
         f"N = {args.n_bare} bare / {args.n} service / {args.n} API lifecycles; lc/s = lifecycles per wall-clock second",
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {res['load_before']} before, {_load()} after",
+        f"machine speed: pure-Python reference workload {res['reference_ms']:.0f} ms (fastest of 5; smaller is "
+        "faster; compare runs by it)",
         "",
         fmt(head),
         fmt(tuple("-" * w for w in widths)),
@@ -645,7 +693,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    res: dict[str, Any] = {"load_before": _load()}
+    res: dict[str, Any] = {"load_before": _load(), "reference_ms": reference_ms()}
     t_all = time.perf_counter()
     print(f"1/4 bare engine ({args.n_bare} lifecycles × 3 variants) ...", flush=True)
     bench_bare(args.n_bare, res)

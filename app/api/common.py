@@ -8,9 +8,10 @@ from typing import Any
 from flask import g, request
 from marshmallow import Schema, fields
 
-from ..models import HumanTask, ProcessInstance, User
+from ..models import ProcessInstance, User
 from ..services.errors import ServiceError
 from ..services.identity import user_from_token
+from ..services.instances import open_tasks
 from ..services.messaging import links_of
 
 SECURITY = [{"bearerAuth": []}]
@@ -65,6 +66,9 @@ class TaskSchema(Schema):
     completed_by = fields.Function(lambda t: t.completed_by.username if t.completed_by else None)
 
 
+_TASKS = TaskSchema(many=True)  # schemas are reusable; building one per answer costs more than dumping
+
+
 class EventSchema(Schema):
     seq = fields.Integer()
     type = fields.String()
@@ -78,7 +82,12 @@ class EventSchema(Schema):
     hash = fields.String()
 
 
-def instance_dict(instance: ProcessInstance, open_tasks: list[HumanTask], record: dict | None) -> dict[str, Any]:
+def instance_dict(instance: ProcessInstance, record: dict | None = None) -> dict[str, Any]:
+    """The instance as the API answers it, with its open tasks and links.
+
+    Write routes build it before they commit: it then reads inside the request's one transaction, instead
+    of opening (on SQLite: write-locking) a second one after the commit only to read back what was written.
+    """
     return {
         "id": instance.id,
         "business_key": instance.business_key,
@@ -92,6 +101,6 @@ def instance_dict(instance: ProcessInstance, open_tasks: list[HumanTask], record
         "completed_at": instance.completed_at.isoformat() if instance.completed_at else None,
         "lock_version": instance.lock_version,
         "record": record,
-        "open_tasks": TaskSchema(many=True).dump(open_tasks),
+        "open_tasks": _TASKS.dump(open_tasks(instance)),
         "links": links_of(instance),
     }

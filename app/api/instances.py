@@ -5,7 +5,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Event, HumanTask, Incident
+from ..models import Event, Incident
 from ..services import instances
 from .common import SECURITY, EventSchema, api_user, instance_dict, token_required
 
@@ -37,9 +37,7 @@ def _record(instance_id: int) -> dict | None:
 def show(instance_id: int):  # noqa: ANN201
     """An instance: version, status, record fields, open tasks with candidate groups."""
     instance = instances.get_instance(instance_id, api_user())
-    open_tasks = list(db.session.scalars(select(HumanTask).where(
-        HumanTask.instance_id == instance.id, HumanTask.state == "ready").order_by(HumanTask.id)))
-    return instance_dict(instance, open_tasks, _record(instance.id))
+    return instance_dict(instance, _record(instance.id))
 
 
 @blp.route("/<int:instance_id>/events", methods=["GET"])

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
-from sqlalchemy import select
 
 from ..extensions import db
 from ..services import incident, instances
@@ -59,12 +58,6 @@ def start(body: dict, process_id: str):  # noqa: ANN201
         instance = start_fn(user, body["data"])
     else:
         instance = instances.start_instance(process_id, user, body["data"], requester=user)
+    answer = instance_dict(instance)
     db.session.commit()
-    return instance_dict(instance, _open(instance.id), None)
-
-
-def _open(instance_id: int) -> list:
-    from ..models import HumanTask
-
-    return list(db.session.scalars(select(HumanTask).where(
-        HumanTask.instance_id == instance_id, HumanTask.state == "ready").order_by(HumanTask.id)))
+    return answer

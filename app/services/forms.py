@@ -11,6 +11,22 @@ from flask_babel import gettext as _
 from .errors import ValidationFailed
 
 _FORMAT_CHECKER = jsonschema.Draft202012Validator.FORMAT_CHECKER
+# Validators by schema identity: building one resolves the schema's references afresh, which cost more than
+# validating a form. Schemas live as long as their compiled version (which is cached); the entry keeps the
+# schema itself, so an id reused after a schema is freed cannot return the wrong validator.
+_VALIDATORS: dict[int, tuple[dict[str, Any], jsonschema.protocols.Validator]] = {}
+_VALIDATORS_MAX = 512
+
+
+def _validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
+    hit = _VALIDATORS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    validator = jsonschema.Draft202012Validator(schema, format_checker=_FORMAT_CHECKER)
+    if len(_VALIDATORS) >= _VALIDATORS_MAX:
+        _VALIDATORS.clear()
+    _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
 
 
 def field_order(schema: dict[str, Any]) -> list[str]:
@@ -87,7 +103,7 @@ def _message(error: jsonschema.ValidationError) -> str:
 
 def validate(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     """Validate submitted data against the form's schema; raise ValidationFailed with per-field errors."""
-    validator = jsonschema.Draft202012Validator(schema, format_checker=_FORMAT_CHECKER)
+    validator = _validator(schema)
     errors: dict[str, list[str]] = {}
     for error in validator.iter_errors(data):
         if error.validator == "required":

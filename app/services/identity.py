@@ -121,9 +121,12 @@ def issue_token(user: User) -> str:
     return _signer().dumps({"uid": user.id, "v": user.token_version})
 
 
+_WITH_GROUPS = (joinedload(User.memberships),)  # loader options are immutable: built once
+
+
 def active_user(user_id: int) -> User | None:
     """The active user with this id, groups loaded in the same round trip (every request checks them)."""
-    user = db.session.get(User, user_id, options=[joinedload(User.memberships)])
+    user = db.session.get(User, user_id, options=_WITH_GROUPS)
     return user if user is not None and user.active else None
 
 
@@ -134,7 +137,7 @@ def user_from_token(token: str) -> User | None:
     except (BadSignature, SignatureExpired):
         return None
     # Groups in the same round trip: every API call checks them.
-    user = db.session.get(User, payload.get("uid"), options=[joinedload(User.memberships)])
+    user = db.session.get(User, payload.get("uid"), options=_WITH_GROUPS)
     if user is None or not user.active or user.token_version != payload.get("v"):
         return None
     return user

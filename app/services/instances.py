@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import case, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Query, joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -192,13 +193,15 @@ def start_instance(
     return instance
 
 
+# The instance, its version and organisation come with the task in one round trip: every caller needs the
+# instance, completing needs the version's compiled spec, and the answer names both.
+_TASK_LOADS = (joinedload(HumanTask.instance).joinedload(ProcessInstance.version),
+               joinedload(HumanTask.instance).joinedload(ProcessInstance.organisation))
+
+
 def _load_task(task_id: int, *, ready: bool = True) -> HumanTask:
     """The task, or NotFound; with ready=True also Conflict when it is no longer open."""
-    # The instance, its version and organisation come with the task in one round trip: every caller needs
-    # the instance, completing needs the version's compiled spec, and the answer names both.
-    instance = joinedload(HumanTask.instance)
-    task = db.session.get(HumanTask, task_id, options=[
-        instance.joinedload(ProcessInstance.version), instance.joinedload(ProcessInstance.organisation)])
+    task = db.session.get(HumanTask, task_id, options=_TASK_LOADS)
     if task is None:
         raise NotFound(_("Task %(id)s does not exist.", id=task_id))
     if ready and task.state != "ready":
@@ -456,27 +459,40 @@ class InboxFilter:
     state: str = "ready"
 
 
+# Many-to-one rows joined into the one query; the people's groups only if someone asks; the workflow state
+# is not needed for a list. Loader options are immutable, so they are built once, not per request.
+_INBOX_LOADS = (
+    joinedload(HumanTask.instance).defer(ProcessInstance.state), joinedload(HumanTask.organisation),
+    joinedload(HumanTask.assignee).lazyload(User.memberships),
+    joinedload(HumanTask.completed_by).lazyload(User.memberships),
+)
+
+
 def inbox_query(user: User, flt: InboxFilter) -> Query:
     """Tasks the user may see: assigned to them, or offered to their groups in their organisation."""
-    mine = HumanTask.assignee_id == user.id
-    groups = (HumanTask.candidate_group.in_(user.group_codes or {"-"})) & (
-        HumanTask.organisation_id == user.organisation_id)
-    visible = {"mine": mine, "groups": groups}.get(flt.scope, mine | groups)
+    stmt = _inbox_statement(flt.scope, bool(flt.state), bool(flt.process_id), bool(flt.priority))
+    return stmt.params(user_id=user.id, groups=sorted(user.group_codes) or ["-"], organisation_id=user.organisation_id,
+                       state=flt.state, process_id=flt.process_id, priority=flt.priority, now=utcnow())
+
+
+@lru_cache(maxsize=32)
+def _inbox_statement(scope: str, by_state: bool, by_process: bool, by_priority: bool) -> Query:
+    """The inbox query of one shape, with bound parameters (built once: building it cost as much as running it,
+    and a statement built once also keeps its cache key)."""
+    mine = HumanTask.assignee_id == bindparam("user_id")
+    groups = (HumanTask.candidate_group.in_(bindparam("groups", expanding=True))) & (
+        HumanTask.organisation_id == bindparam("organisation_id"))
+    visible = {"mine": mine, "groups": groups}.get(scope, mine | groups)
     stmt = select(HumanTask).where(visible)
-    if flt.state:
-        stmt = stmt.where(HumanTask.state == flt.state)
-    if flt.process_id:
-        stmt = stmt.join(ProcessInstance).where(ProcessInstance.process_id == flt.process_id)
-    if flt.priority:
-        stmt = stmt.where(HumanTask.priority == flt.priority)
-    now = utcnow()
-    overdue = case((HumanTask.due_at < now, 0), else_=1)
-    # Many-to-one rows joined into the one query; the people's groups only if someone asks.
-    # (The workflow state is not needed for a list.)
-    stmt = stmt.options(joinedload(HumanTask.instance).defer(ProcessInstance.state), joinedload(HumanTask.organisation),
-                        joinedload(HumanTask.assignee).lazyload(User.memberships),
-                        joinedload(HumanTask.completed_by).lazyload(User.memberships))
-    return stmt.order_by(overdue, HumanTask.priority.is_(None), HumanTask.priority, HumanTask.created_at)
+    if by_state:
+        stmt = stmt.where(HumanTask.state == bindparam("state"))
+    if by_process:
+        stmt = stmt.join(ProcessInstance).where(ProcessInstance.process_id == bindparam("process_id"))
+    if by_priority:
+        stmt = stmt.where(HumanTask.priority == bindparam("priority"))
+    overdue = case((HumanTask.due_at < bindparam("now"), 0), else_=1)
+    return stmt.options(*_INBOX_LOADS).order_by(
+        overdue, HumanTask.priority.is_(None), HumanTask.priority, HumanTask.created_at)
 
 
 def inbox_counts(user: User) -> dict[str, int]:
@@ -496,6 +512,12 @@ def get_instance(instance_id: int, actor: User) -> ProcessInstance:
     if not can_view_instance(actor, instance):
         raise Forbidden(_("You may not see this case."))
     return instance
+
+
+def open_tasks(instance: ProcessInstance) -> list[HumanTask]:
+    """The instance's ready human tasks, oldest first."""
+    return list(db.session.scalars(select(HumanTask).where(
+        HumanTask.instance_id == instance.id, HumanTask.state == "ready").order_by(HumanTask.id)))
 
 
 def get_task(task_id: int, actor: User) -> HumanTask:

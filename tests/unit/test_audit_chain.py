@@ -73,3 +73,34 @@ def test_cli_audit_verify(app, db, user):
     _instance(db, user)
     result = app.test_cli_runner().invoke(args=["audit", "verify"])
     assert result.exit_code == 0 and "verified" in result.output
+
+
+def test_a_steps_events_are_inserted_in_one_statement(db, user):
+    """Events with and without an actor or task (NULLs in different columns) still go in one INSERT."""
+    from sqlalchemy import event
+
+    from app.services import instances
+    from tests.integration.helpers import ready_task, worker_for
+    from tests.support import PATHS, SIMPLE_PATH
+
+    instance = _instance(db, user)
+    _start, steps = PATHS[SIMPLE_PATH]
+    spec_id, data = steps[0]
+    task = ready_task(instance.id)
+    assert task.spec_id == spec_id
+    inserts: list[str] = []
+
+    def count(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:  # noqa: ANN001
+        if statement.startswith("INSERT INTO event"):
+            inserts.append(statement)
+
+    before = len(_events(db, instance))
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        instances.complete_task(task.id, user(worker_for(task)), data)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    kinds = {(e.actor_id is None, e.task_guid is None) for e in _events(db, instance)[before:]}
+    assert len(kinds) > 1  # the step's events really differ in which columns are NULL
+    assert len(_events(db, instance)) - before > 2
+    assert len(inserts) == 1
