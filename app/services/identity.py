@@ -1,12 +1,13 @@
 """Organisations, groups (the spec's roles), users, authentication and API tokens."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
@@ -121,12 +122,20 @@ def issue_token(user: User) -> str:
     return _signer().dumps({"uid": user.id, "v": user.token_version})
 
 
-_WITH_GROUPS = (joinedload(User.memberships),)  # loader options are immutable: built once
+def _user_with_groups(user_id: int) -> User | None:
+    # Groups in the same round trip (every request checks them); the statement is built once, as building it
+    # cost more than running it.
+    return db.session.execute(_user_statement(), {"user_id": user_id}).unique().scalar_one_or_none()
+
+
+@lru_cache(maxsize=1)
+def _user_statement() -> Any:
+    return select(User).options(joinedload(User.memberships)).where(User.id == bindparam("user_id"))
 
 
 def active_user(user_id: int) -> User | None:
     """The active user with this id, groups loaded in the same round trip (every request checks them)."""
-    user = db.session.get(User, user_id, options=_WITH_GROUPS)
+    user = _user_with_groups(user_id)
     return user if user is not None and user.active else None
 
 
@@ -137,7 +146,8 @@ def user_from_token(token: str) -> User | None:
     except (BadSignature, SignatureExpired):
         return None
     # Groups in the same round trip: every API call checks them.
-    user = db.session.get(User, payload.get("uid"), options=_WITH_GROUPS)
+    uid = payload.get("uid")
+    user = _user_with_groups(uid) if isinstance(uid, int) else None
     if user is None or not user.active or user.token_version != payload.get("v"):
         return None
     return user
