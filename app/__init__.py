@@ -92,11 +92,10 @@ def _commit_read_only_requests(app: Flask) -> None:
         session = db.session()
         if not session.in_transaction() or session.new or session.dirty or session.deleted:
             return
-        if session.connection().info.get(_WROTE, True):
-            return
         try:
-            session.commit()
-        except Exception:  # noqa: BLE001 — the session's close still rolls back; nothing was written
+            if not session.connection().info.get(_WROTE, True):
+                session.commit()
+        except Exception:  # noqa: BLE001 — nothing was written; the session's close rolls back what is left
             session.rollback()
 
 

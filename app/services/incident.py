@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..engine.runtime import ProcessRun
 from ..extensions import db
@@ -72,7 +73,7 @@ class IncidentHooks:
         self._sync(instance, incident, run.data())
 
     def after_step(self, instance: ProcessInstance, run: ProcessRun, actor: User | None) -> None:
-        incident = db.session.scalar(select(Incident).where(Incident.instance_id == instance.id))
+        incident = _incident_of(instance)
         if incident is None:
             return
         pending = [t for t in run.newly_ready() if t.data.get("escalate_to_parent_org")]
@@ -161,9 +162,19 @@ class IncidentHooks:
             incident.cis.append(IncidentCI(ci=cis[code]))
 
 
+def _incident_of(instance: ProcessInstance) -> Incident | None:
+    return db.session.scalar(_incident_statement(), {"instance_id": instance.id})
+
+
+@lru_cache(maxsize=1)
+def _incident_statement() -> Any:
+    # Every step of an incident reads its record: the statement is built once (building cost more than running).
+    return select(Incident).where(Incident.instance_id == bindparam("instance_id"))
+
+
 def incident_for(instance: ProcessInstance) -> Incident:
     """The incident record of an incident instance."""
-    incident = db.session.scalar(select(Incident).where(Incident.instance_id == instance.id))
+    incident = _incident_of(instance)
     if incident is None:
         raise NotFound(_("This case has no incident record."))
     return incident

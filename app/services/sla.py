@@ -252,9 +252,15 @@ def retarget(clock: SlaClock, *, priority: str | None, service_class: str | None
 
 
 def clocks_of(instance: ProcessInstance) -> list[SlaClock]:
-    # Pauses come in the same round trip: every caller derives figures from them.
-    return list(db.session.scalars(select(SlaClock).where(SlaClock.instance_id == instance.id)
-                                   .options(joinedload(SlaClock.pauses)).order_by(SlaClock.kind.desc())).unique())
+    return list(db.session.scalars(_clocks_statement(), {"instance_id": instance.id}).unique())
+
+
+@lru_cache(maxsize=1)
+def _clocks_statement() -> Any:
+    # Pauses come in the same round trip: every caller derives figures from them. Built once: most incident
+    # steps read the clocks, and building the statement cost more than running it.
+    return (select(SlaClock).where(SlaClock.instance_id == bindparam("instance_id"))
+            .options(joinedload(SlaClock.pauses)).order_by(SlaClock.kind.desc()))
 
 
 def _iso(value: datetime | None) -> str | None:
