@@ -67,7 +67,6 @@ def _commit_read_only_requests(app: Flask) -> None:
     inbox query alone cost ~2.5 ms, more than running it. A transaction that wrote anything, and any request
     that failed, still rolls back as before.
     """
-    from flask import request
     from sqlalchemy import event
 
     from .extensions import db
@@ -87,7 +86,7 @@ def _commit_read_only_requests(app: Flask) -> None:
     @app.teardown_request
     def _end_read_transaction(exc: BaseException | None) -> None:
         # Runs before Flask-SQLAlchemy's teardown, which closes the session (rolling back what is left).
-        if exc is not None or request.method not in ("GET", "HEAD", "OPTIONS"):
+        if exc is not None or not _read_only_request():
             return
         session = db.session()
         if not session.in_transaction() or session.new or session.dirty or session.deleted:

@@ -5,16 +5,16 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Event, Incident
-from ..services import instances
+from ..models import Event, ProcessInstance
+from ..services import incident, instances
 from .common import SECURITY, EventSchema, api_user, instance_dict, token_required
 
 PREFIX = "/instances"
 blp = Blueprint("api_instances", __name__, description="Process instances")
 
 
-def _record(instance_id: int) -> dict | None:
-    inc = db.session.scalar(select(Incident).where(Incident.instance_id == instance_id))
+def _record(instance: ProcessInstance) -> dict | None:
+    inc = incident.incident_of(instance)
     if inc is None:
         return None
     return {
@@ -37,7 +37,7 @@ def _record(instance_id: int) -> dict | None:
 def show(instance_id: int):  # noqa: ANN201
     """An instance: version, status, record fields, open tasks with candidate groups."""
     instance = instances.get_instance(instance_id, api_user())
-    return instance_dict(instance, _record(instance.id))
+    return instance_dict(instance, _record(instance))
 
 
 @blp.route("/<int:instance_id>/events", methods=["GET"])

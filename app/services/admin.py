@@ -8,8 +8,8 @@ from ..extensions import db
 from ..models import HumanTask, ProcessInstance, User
 from ..models.base import utcnow
 from .audit import append_event
-from .errors import Conflict, Forbidden, NotFound, ValidationFailed
-from .instances import _flush_instance, _load_task
+from .errors import Conflict, Forbidden, ValidationFailed
+from .instances import _flush_instance, _load_task, require_instance
 
 
 def _require_admin(actor: User) -> None:
@@ -49,9 +49,7 @@ def cancel_instance(instance_id: int, actor: User, reason: str | None) -> Proces
     instance_cancelled with the reason. The workflow state is kept as it was (the record of where it stopped)."""
     _require_admin(actor)
     text = _reason(reason)
-    instance = db.session.get(ProcessInstance, instance_id)
-    if instance is None:
-        raise NotFound(_("Case %(id)s does not exist.", id=instance_id))
+    instance = require_instance(instance_id)
     if instance.status != "running":
         raise Conflict(_("Only running cases can be cancelled."), state=instance.status)
     now = utcnow()

@@ -73,7 +73,7 @@ class IncidentHooks:
         self._sync(instance, incident, run.data())
 
     def after_step(self, instance: ProcessInstance, run: ProcessRun, actor: User | None) -> None:
-        incident = _incident_of(instance)
+        incident = incident_of(instance)
         if incident is None:
             return
         pending = [t for t in run.newly_ready() if t.data.get("escalate_to_parent_org")]
@@ -162,7 +162,8 @@ class IncidentHooks:
             incident.cis.append(IncidentCI(ci=cis[code]))
 
 
-def _incident_of(instance: ProcessInstance) -> Incident | None:
+def incident_of(instance: ProcessInstance) -> Incident | None:
+    """The incident record of an instance, or None (not an incident)."""
     return db.session.scalar(_incident_statement(), {"instance_id": instance.id})
 
 
@@ -174,7 +175,7 @@ def _incident_statement() -> Any:
 
 def incident_for(instance: ProcessInstance) -> Incident:
     """The incident record of an incident instance."""
-    incident = _incident_of(instance)
+    incident = incident_of(instance)
     if incident is None:
         raise NotFound(_("This case has no incident record."))
     return incident

@@ -504,11 +504,17 @@ def inbox_counts(user: User) -> dict[str, int]:
     return {"mine": mine or 0, "groups": grp or 0}
 
 
-def get_instance(instance_id: int, actor: User) -> ProcessInstance:
-    """An instance the actor may see."""
+def require_instance(instance_id: int) -> ProcessInstance:
+    """The instance, or NotFound (callers check who may see or change it)."""
     instance = db.session.get(ProcessInstance, instance_id)
     if instance is None:
         raise NotFound(_("Case %(id)s does not exist.", id=instance_id))
+    return instance
+
+
+def get_instance(instance_id: int, actor: User) -> ProcessInstance:
+    """An instance the actor may see."""
+    instance = require_instance(instance_id)
     if not can_view_instance(actor, instance):
         raise Forbidden(_("You may not see this case."))
     return instance

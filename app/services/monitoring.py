@@ -159,7 +159,7 @@ def _raise_incident(account: User, alert: MonitoringAlert, source: str, ci: Conf
     org = ci.organisation if ci is not None else account.organisation
     instance = instances.start_instance(incident_service.PROCESS_ID, account, data, organisation=org)
     append_event(instance, "alert_received", actor=account, data=_alert_data(alert))
-    return db.session.scalar(select(Incident).where(Incident.instance_id == instance.id))
+    return incident_service.incident_for(instance)
 
 
 def _alert_data(alert: MonitoringAlert) -> dict[str, Any]:

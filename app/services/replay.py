@@ -23,7 +23,8 @@ from ..extensions import db
 from ..models import AuditView, Event, Incident, InstanceLink, Organisation, ProcessInstance, ProcessVersion, User
 from .audit_trail import verify_instance
 from .definitions import compiled_for
-from .errors import Forbidden, NotFound, ValidationFailed
+from .errors import Forbidden, ValidationFailed
+from .instances import require_instance
 
 AUDIT_GROUPS = ("auditor", "administrator")
 MAX_PER_PAGE = 200
@@ -173,10 +174,7 @@ def instance_summary(instance: ProcessInstance) -> dict[str, Any]:
 
 def get_instance(instance_id: int, actor: User) -> ProcessInstance:
     require_auditor(actor)
-    instance = db.session.get(ProcessInstance, instance_id)
-    if instance is None:
-        raise NotFound(_("Case %(id)s does not exist.", id=instance_id))
-    return instance
+    return require_instance(instance_id)
 
 
 # --- replay -----------------------------------------------------------------------------------------

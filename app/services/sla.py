@@ -354,9 +354,9 @@ def may_view_sla(user: User, instance: ProcessInstance) -> bool:
 
 def get_item(instance_id: int, actor: User) -> ProcessInstance:
     """An item whose SLA the actor may see (its viewers, and service-level staff everywhere)."""
-    instance = db.session.get(ProcessInstance, instance_id)
-    if instance is None:
-        raise NotFound(_("Case %(id)s does not exist.", id=instance_id))
+    from .instances import require_instance
+
+    instance = require_instance(instance_id)
     if not may_view_sla(actor, instance):
         raise Forbidden(_("You may not see this case."))
     return instance

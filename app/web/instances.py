@@ -6,8 +6,8 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Event, HumanTask, Incident
-from ..services import instances
+from ..models import Event, HumanTask
+from ..services import incident, instances
 from ..services.definitions import compiled_for
 from ..services.forms import choice_labels
 from ..services.messaging import links_of
@@ -22,6 +22,6 @@ def show(instance_id: int):  # noqa: ANN201
     tasks = db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)
                                .order_by(HumanTask.id)).all()
     events = db.session.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.seq)).all()
-    record = db.session.scalar(select(Incident).where(Incident.instance_id == instance.id))
+    record = incident.incident_of(instance)
     return render_template("instances/show.html", instance=instance, tasks=tasks, events=events, record=record,
                            labels=choice_labels(compiled_for(instance.version).forms), links=links_of(instance))
