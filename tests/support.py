@@ -124,3 +124,12 @@ SIMPLE_PATH = "desk_solves"
 # it notifies the incident lead and leaves the task with the support group. Used with a frozen clock.
 SLOW_SUPPORT_STEPS: list[tuple] = PATHS["no_problem_submits_knowledge"][1][:2]
 ESCALATION_AFTER = {"P1": "PT1H", "P2": "PT2H", "P3": "PT4H", "P4": "PT8H"}
+
+# The field notes' yardstick for benchmarks/engine.py: an incident of three user tasks and one DMN table
+# (benchmarks/reference/), the shape on which the notes measured SpiffWorkflow and SpiffArena.
+REFERENCE_ID = "reference_incident"
+REFERENCE_STEPS: list[tuple[str, dict]] = [
+    ("record_incident", {"description": "系统登录失败", "impact": "high", "urgency": "medium"}),
+    ("resolve_incident", {"solution": "重置账户锁定"}),
+    ("close_incident", {"user_confirmed": True}),
+]
