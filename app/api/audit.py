@@ -131,7 +131,7 @@ def export():  # noqa: ANN201
 
 @blp.route("/tasks/<int:task_id>/reassign", methods=["POST"])
 @blp.doc(security=SECURITY)
-@blp.arguments(ReassignIn)
+@blp.arguments(ReassignIn())
 @blp.response(200, TaskSchema)
 @blp.alt_response(403, schema=ProblemSchema, description="Not an administrator")
 @token_required
@@ -144,7 +144,7 @@ def reassign(body: dict, task_id: int):  # noqa: ANN201
 
 @blp.route("/instances/<int:instance_id>/cancel", methods=["POST"])
 @blp.doc(security=SECURITY)
-@blp.arguments(CancelIn)
+@blp.arguments(CancelIn())
 @blp.response(200)
 @blp.alt_response(403, schema=ProblemSchema, description="Not an administrator")
 @token_required

@@ -25,7 +25,7 @@ class TokenOut(Schema):
 
 
 @blp.route("/token", methods=["POST"])
-@blp.arguments(Credentials)
+@blp.arguments(Credentials())
 @blp.response(200, TokenOut)
 def token(creds: dict):  # noqa: ANN201
     """Obtain a bearer token."""

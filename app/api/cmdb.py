@@ -57,7 +57,7 @@ def show(code: str):  # noqa: ANN201
 
 @blp.route("/<code>/impact", methods=["GET"])
 @blp.doc(security=SECURITY)
-@blp.arguments(ImpactQuery, location="query")
+@blp.arguments(ImpactQuery(), location="query")
 @blp.response(200)
 @token_required
 def impact(args: dict, code: str):  # noqa: ANN201

@@ -46,7 +46,7 @@ def list_processes():  # noqa: ANN201
 
 @blp.route("/<process_id>/instances", methods=["POST"])
 @blp.doc(security=SECURITY)
-@blp.arguments(StartIn)
+@blp.arguments(StartIn())
 @blp.response(201)
 @token_required
 def start(body: dict, process_id: str):  # noqa: ANN201

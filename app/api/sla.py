@@ -46,7 +46,7 @@ class ClockOut(Schema):
 
 @blp.route("/compute", methods=["POST"])
 @blp.doc(security=SECURITY)
-@blp.arguments(ComputeIn)
+@blp.arguments(ComputeIn())
 @blp.response(200, ComputeOut)
 @token_required
 def compute(body: dict):  # noqa: ANN201

@@ -31,9 +31,11 @@ class TaskDetail(TaskSchema):
     may_complete = fields.Boolean()
 
 
+# Argument schemas are given as instances throughout the API: given a class, webargs builds a new schema (a deep
+# copy of every field) for each request.
 @blp.route("", methods=["GET"])
 @blp.doc(security=SECURITY)
-@blp.arguments(TaskQuery, location="query")
+@blp.arguments(TaskQuery(), location="query")
 @blp.response(200, TaskSchema(many=True))
 @token_required
 def list_tasks(args: dict):  # noqa: ANN201
@@ -85,7 +87,7 @@ def unclaim(task_id: int):  # noqa: ANN201
 
 @blp.route("/<int:task_id>/complete", methods=["POST"])
 @blp.doc(security=SECURITY)
-@blp.arguments(CompleteIn)
+@blp.arguments(CompleteIn())
 @blp.response(200)
 @blp.alt_response(400, schema=ProblemSchema, description="Invalid form data, with per-field errors")
 @blp.alt_response(403, schema=ProblemSchema, description="Not allowed to complete this task")
