@@ -342,7 +342,8 @@ def setup_database(app: Any) -> None:
 # 2. Service layer
 # ---------------------------------------------------------------------------------------------
 class ServiceDriver:
-    """Drives simple incidents through the services, one fresh session and one commit per user action.
+    """Drives simple incidents (or, with reference=True, the notes' three-task diagram) through the services, one
+    fresh session and one commit per user action.
 
     Each action is what a route does: load the acting user by id (as token/session authentication
     does), call the service, commit, end the session. Completing also queries the instance's ready

@@ -41,6 +41,7 @@ from ..models.base import utcnow
 from . import calendar as cal
 from .audit import append_event
 from .errors import Forbidden, NotFound, ValidationFailed
+from .instances import require_instance
 
 DEFAULT_WARNING_SHARE = 0.75
 SLA_STAFF = ("service_level_lead", "service_level_operator")
@@ -354,8 +355,6 @@ def may_view_sla(user: User, instance: ProcessInstance) -> bool:
 
 def get_item(instance_id: int, actor: User) -> ProcessInstance:
     """An item whose SLA the actor may see (its viewers, and service-level staff everywhere)."""
-    from .instances import require_instance
-
     instance = require_instance(instance_id)
     if not may_view_sla(actor, instance):
         raise Forbidden(_("You may not see this case."))

@@ -11,11 +11,14 @@ from app.engine.xml import parse_xml
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load(process_id: str):
-    """Compile bpmn/<process_id>.bpmn as `flask deploy` bundles it (DMN, forms, called processes)."""
+def load(process_id: str, directory: Path | None = None):
+    """Compile bpmn/<process_id>.bpmn as `flask deploy` bundles it (DMN, forms, called processes); with a
+    directory, <directory>/<process_id>.bpmn with its DMN beside it and its forms under <directory>/forms."""
     from app.services.definitions import bundle_from_directories
 
-    bundles = bundle_from_directories(ROOT / "bpmn" / f"{process_id}.bpmn", ROOT / "dmn", ROOT / "forms")
+    bpmn_dir, dmn_dir, forms_dir = (ROOT / "bpmn", ROOT / "dmn", ROOT / "forms") if directory is None else (
+        directory, directory, directory / "forms")
+    bundles = bundle_from_directories(bpmn_dir / f"{process_id}.bpmn", dmn_dir, forms_dir)
     (bundle,) = [b for b in bundles if b.process_id == process_id]
     return compile_process(process_id, bundle.bpmn, bundle.dmn_files(), bundle.form_files(),
                            bpmn_name=bundle.bpmn_name, extra_bpmn=bundle.called_bpmn())

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.definitions import compile_process
-from app.services.definitions import bundle_from_directories
+from tests.bpmn.conftest import load
 from tests.bpmn.driver import drive, flows_taken
 from tests.support import REFERENCE_ID, REFERENCE_STEPS
 
@@ -25,10 +24,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def reference():
-    (bundle,) = bundle_from_directories(REFERENCE_DIR / f"{REFERENCE_ID}.bpmn", REFERENCE_DIR,
-                                        REFERENCE_DIR / "forms")
-    return compile_process(REFERENCE_ID, bundle.bpmn, bundle.dmn_files(), bundle.form_files(),
-                           bpmn_name=bundle.bpmn_name)
+    return load(REFERENCE_ID, REFERENCE_DIR)
 
 
 def test_three_user_tasks_and_one_decision_table(reference) -> None:
