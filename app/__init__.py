@@ -98,6 +98,10 @@ def _commit_read_only_requests(app: Flask) -> None:
             session.rollback()
 
 
+_SNAPSHOT = "itsm_sqlite_snapshot"  # the connection's transaction has only read so far
+_SNAPSHOT_VERBS = ("SELECT", "PRAGMA")
+
+
 def _sqlite_pragmas(app: Flask) -> None:
     """WAL, foreign keys and real transactions for the embedded SQLite database."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
@@ -122,10 +126,29 @@ def _sqlite_pragmas(app: Flask) -> None:
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
 
+        # Every transaction begins deferred and reads from a snapshot without blocking anyone. Its first
+        # write (or savepoint) ends that snapshot and takes the write lock: COMMIT (nothing was written yet)
+        # then BEGIN IMMEDIATE, which waits for the lock up to the busy timeout. Upgrading the snapshot in
+        # place would fail at once with "database is locked" whenever another writer had committed since it
+        # began (WAL mode; the busy timeout does not apply), and taking the lock at BEGIN would make every
+        # write request hold it through its token check, reads and engine run, so two workers would take
+        # turns instead of sharing the two cores. What the transaction read before its first write may have
+        # changed meanwhile, as under PostgreSQL's READ COMMITTED: the instance's version column and the
+        # event chain's unique (instance, seq) refuse a write built on a stale read (services.instances).
         @event.listens_for(engine, "begin")
         def _on_begin(conn):  # noqa: ANN001
-            # A transaction that reads and then writes must take the write lock up front: in WAL mode the
-            # upgrade of a read snapshot that another writer has since moved past fails at once with
-            # "database is locked" (the busy timeout does not apply), so concurrent workers or threads
-            # would lose writes. Safe-method requests only read and stay deferred (they never block).
-            conn.exec_driver_sql("BEGIN" if _read_only_request() else "BEGIN IMMEDIATE")
+            conn.info[_SNAPSHOT] = False
+            conn.exec_driver_sql("BEGIN")
+            conn.info[_SNAPSHOT] = True
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _take_write_lock(conn, cursor, statement, _params, _context, _executemany):  # noqa: ANN001
+            if conn.info.get(_SNAPSHOT) and not statement.lstrip()[:6].upper().startswith(_SNAPSHOT_VERBS):
+                conn.info[_SNAPSHOT] = False
+                cursor.execute("COMMIT")
+                cursor.execute("BEGIN IMMEDIATE")
+
+        @event.listens_for(engine, "commit")
+        @event.listens_for(engine, "rollback")
+        def _end(conn):  # noqa: ANN001
+            conn.info[_SNAPSHOT] = False

@@ -16,7 +16,9 @@ One run measures, in this order:
    then the field notes' three-task diagram (benchmarks/reference/: 3 user tasks, 1 DMN table), the shape on
    which the notes measured SpiffWorkflow and SpiffArena, in memory, with SpiffWorkflow's round trip, through
    the service layer and through the API, so that this machine and our stack can be set against the notes;
-4. the bytes stored per finished instance (state, events, human tasks) against SpiffWorkflow's own.
+4. the bytes stored per finished instance (state, events, human tasks) against SpiffWorkflow's own;
+   then the API once more with one client process per CPU at once (--api-clients), as that many server workers
+   would serve it: what the whole machine answers.
 
 The header times a fixed pure-Python workload, so runs on machines of different speed can be compared;
 the service layer's ratio to bare RT is measured once more from alternating slices of both.
@@ -524,7 +526,7 @@ def api_lifecycle(client: Any, headers: dict[str, str], process_id: str, start: 
     return lifecycle
 
 
-def bench_api(app: Any, n: int, res: dict, timer: Any = None) -> None:
+def bench_api(app: Any, n: int, res: dict) -> None:
     from app.extensions import db
 
     client, headers, res["api_token_ms"] = api_login(app)
@@ -533,21 +535,20 @@ def bench_api(app: Any, n: int, res: dict, timer: Any = None) -> None:
         counter = SqlCounter().attach(db.engine)
     lifecycle()  # warm-up
     counter.active = True
-    res["api"] = (timer or rate)(n, lifecycle)
+    res["api"] = rate(n, lifecycle)
     counter.active = False
     res["api_requests"] = 1 + 2 * len(STEPS)
     res["api_statements"] = counter.statements / n
     res["api_commits"] = counter.commits / n
-    if timer is None:  # the other figures, in the main run only
-        writes = api_lifecycle(client, headers, PROCESS_ID, START, STEPS, listing=False)
-        writes()
-        res["api_writes"] = rate(n, writes)
-        res["api_writes_requests"] = 1 + len(STEPS)
-        # The stack's floor: an authenticated request that finds nothing to do (token check, one empty task
-        # query, routing, argument parsing, JSON answer), and an unauthenticated one answered 401.
-        nothing = f"/api/v1/tasks?process_id={NO_PROCESS}"
-        res["api_noop_ms"] = per_call_ms(lambda: client.get(nothing, headers=headers))
-        res["api_401_ms"] = per_call_ms(lambda: client.get(nothing))
+    writes = api_lifecycle(client, headers, PROCESS_ID, START, STEPS, listing=False)
+    writes()
+    res["api_writes"] = rate(n, writes)
+    res["api_writes_requests"] = 1 + len(STEPS)
+    # The stack's floor: an authenticated request that finds nothing to do (token check, one empty task
+    # query, routing, argument parsing, JSON answer), and an unauthenticated one answered 401.
+    nothing = f"/api/v1/tasks?process_id={NO_PROCESS}"
+    res["api_noop_ms"] = per_call_ms(lambda: client.get(nothing, headers=headers))
+    res["api_401_ms"] = per_call_ms(lambda: client.get(nothing))
 
 
 def bench_reference(app: Any, n: int, res: dict) -> None:
@@ -579,51 +580,83 @@ def per_call_ms(fn: Any, calls: int = 100, rounds: int = 5) -> float:
     return sorted(times)[len(times) // 2]
 
 
+def _reference_work() -> None:
+    d: dict[str, int] = {}
+    for i in range(200_000):
+        d[f"k{i % 5000}"] = d.get(f"k{i % 5000}", 0) + i
+    json.loads(json.dumps(list(d.items())))
+
+
 def reference_ms() -> float:
     """A fixed pure-Python workload (loops, dicts, strings, json): how fast this machine runs Python now.
 
     Lets runs on different machines, or on one machine whose neighbours vary, be compared; the fastest of
     five runs, since slowness only ever adds."""
-    def work() -> None:
-        d: dict[str, int] = {}
-        for i in range(200_000):
-            d[f"k{i % 5000}"] = d.get(f"k{i % 5000}", 0) + i
-        json.loads(json.dumps(list(d.items())))
     best = float("inf")
     for _ in range(5):
         t0 = time.perf_counter()
-        work()
+        _reference_work()
         best = min(best, time.perf_counter() - t0)
     return best * 1000
 
 
-def _api_client_process(url: str, n: int, start: Any, out: Any, reference: bool) -> None:
-    """One client process: its own app, engine and test client; n lifecycles after the common start (the
-    headline incident lifecycle, or the three-task diagram's writes-only one)."""
-    app = make_app(url)
-    res: dict[str, Any] = {}
+def _reference_rounds(rounds: int) -> None:
+    for _ in range(rounds):
+        _reference_work()
 
-    def timed(k: int, fn: Any) -> float:  # all clients start together; the parent takes the last end
-        start.wait()
-        for _ in range(k):
-            fn()
-        return time.perf_counter()
 
+def reference_scaling(k: int, rounds: int = 6) -> float:
+    """How much more pure-Python work k processes at once get done than one: the most k server workers can give
+    on this machine (virtual CPUs that share a physical core, or a busy host, give less than k)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    one = together = float("inf")
+    for _ in range(3):  # the fastest of three each, since slowness only ever adds
+        t0 = time.perf_counter()
+        _reference_rounds(rounds)
+        one = min(one, time.perf_counter() - t0)
+        procs = [ctx.Process(target=_reference_rounds, args=(rounds,)) for _ in range(k)]
+        t0 = time.perf_counter()
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+        together = min(together, time.perf_counter() - t0)
+    return k * one / together
+
+
+# What the client processes run: its row's label, and whether the inbox list comes before each step.
+CLIENT_WORKLOADS = {
+    "incident": ("JSON API ({requests} requests / lifecycle), {k} client processes at once", True),
+    "incident_writes": ("JSON API, writes only, {k} client processes at once", False),
+    "reference_writes": ("  notes' three-task diagram, writes only, {k} client processes", False),
+}
+
+
+def _api_client_process(url: str, n: int, start: Any, out: Any, workload: str) -> None:
+    """One client process: its own app, engine and test client; n lifecycles of the workload after the common
+    start (the parent takes the last end)."""
     try:
-        if reference:
-            client, headers, _ = api_login(app)
-            lifecycle = api_lifecycle(client, headers, REFERENCE_ID, {}, REFERENCE_STEPS, listing=False)
-            lifecycle()  # warm-up
-            out.put(("done", timed(n, lifecycle)))
+        app = make_app(url)
+        client, headers, _ = api_login(app)
+        listing = CLIENT_WORKLOADS[workload][1]
+        if workload == "reference_writes":
+            lifecycle = api_lifecycle(client, headers, REFERENCE_ID, {}, REFERENCE_STEPS, listing=listing)
         else:
-            bench_api(app, n, res, timer=timed)
-            out.put(("done", res["api"]))
+            lifecycle = api_lifecycle(client, headers, PROCESS_ID, START, STEPS, listing=listing)
+        lifecycle()  # warm-up
+        start.wait()
+        for _ in range(n):
+            lifecycle()
+        out.put(("done", time.perf_counter()))
     except Exception as exc:  # noqa: BLE001 — reported by the parent, which then fails the run
         out.put(("error", repr(exc)[:500]))
 
 
-def bench_api_clients(app: Any, url: str, k: int, n: int, res: dict, reference: bool = False) -> None:
-    """k client processes at once (as k server workers would be), n lifecycles each: total lc/s."""
+def bench_api_clients(app: Any, url: str, k: int, n: int, res: dict) -> None:
+    """k client processes at once (as k server workers would be), n lifecycles each, for each client workload:
+    the total lc/s."""
     import multiprocessing as mp
 
     from app.extensions import db
@@ -632,23 +665,24 @@ def bench_api_clients(app: Any, url: str, k: int, n: int, res: dict, reference: 
         db.session.remove()
         db.engine.dispose()  # children open their own connections
     ctx = mp.get_context("fork")
-    start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_api_client_process, args=(url, n, start, out, reference)) for _ in range(k)]
-    for proc in procs:
-        proc.start()
-    time.sleep(3)  # let every client log in and run its warm-up lifecycle
-    t0 = time.perf_counter()
-    start.set()
-    ends, errors = [], []
-    for _ in procs:
-        kind, value = out.get(timeout=600)
-        (ends if kind == "done" else errors).append(value)
-    for proc in procs:
-        proc.join(60)
-    if errors:
-        raise RuntimeError(f"API client process failed: {errors[0]}")
-    wall = max(ends) - t0
-    res["ref_api_clients" if reference else "api_clients"] = (k, k * n / wall)
+    for workload in CLIENT_WORKLOADS:
+        start, out = ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_api_client_process, args=(url, n, start, out, workload)) for _ in range(k)]
+        for proc in procs:
+            proc.start()
+        time.sleep(3)  # let every client log in and run its warm-up lifecycle
+        t0 = time.perf_counter()
+        start.set()
+        ends, errors = [], []
+        for _ in procs:
+            kind, value = out.get(timeout=600)
+            (ends if kind == "done" else errors).append(value)
+        for proc in procs:
+            proc.join(60)
+        if errors:
+            raise RuntimeError(f"API client process failed: {errors[0]}")
+        res.setdefault("api_clients", {})[workload] = (k, k * n / (max(ends) - t0))
+    res["machine_scaling"] = reference_scaling(k)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -794,15 +828,17 @@ def report(res: dict, args: argparse.Namespace, db_label: str) -> str:
                     ARENA["api"],
                     f"{a.detail()}; × the notes' machine factor ({lo:.1f}–{hi:.1f}): "
                     f"{a.per_s * lo:.0f}–{a.per_s * hi:.0f} lc/s (an estimate, not a measurement)")
-    if "api_clients" in res:
-        k, per_s = res["api_clients"]
-        row(f"JSON API, {k} client processes at once", f"{per_s:.1f} lc/s", f"≥ {TARGET_API_PER_S:.0f} lc/s",
+    for workload, (k, per_s) in res.get("api_clients", {}).items():
+        label = CLIENT_WORKLOADS[workload][0].format(k=k, requests=res.get("api_requests", "?"))
+        if workload == "reference_writes":
+            row(label, f"{per_s:.1f} lc/s", "", f"{per_s / TARGET_API_PER_S:.2f} × 50 lc/s", ARENA["api"],
+                note=f"{args.n} lifecycles each")
+            continue
+        single = res["api" if workload == "incident" else "api_writes"].per_s
+        row(label, f"{per_s:.1f} lc/s", f"≥ {TARGET_API_PER_S:.0f} lc/s",
             f"{per_s / TARGET_API_PER_S:.2f} × target: {_met(per_s >= TARGET_API_PER_S)}",
-            note=f"{args.n} lifecycles each; SQLite serialises writers, PostgreSQL does not")
-    if "ref_api_clients" in res:
-        k, per_s = res["ref_api_clients"]
-        row(f"  notes' three-task diagram, writes only, {k} client processes", f"{per_s:.1f} lc/s", "",
-            f"{per_s / TARGET_API_PER_S:.2f} × 50 lc/s", ARENA["api"], note=f"{args.n} lifecycles each")
+            note=f"{args.n} lifecycles each, as {k} server workers; {per_s / single:.2f} × one process (this "
+                 f"machine's own for {k} processes of pure Python: {res['machine_scaling']:.2f} ×)")
     if "state_bytes" in res:
         sb = res["state_bytes"]
         row("stored workflow state / instance", _kb(sb), f"≤ {_kb(TARGET_STATE_BYTES)}",
@@ -848,9 +884,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile", type=int, nargs="?", const=30, default=0, metavar="K",
                    help="also cProfile K service-layer lifecycles (default 30) and print the hot spots")
     p.add_argument("--show-sql", action="store_true", help="print the SQL statements of one service lifecycle")
-    p.add_argument("--api-clients", type=int, default=0, metavar="K",
-                   help="also run K API client processes at once (as K server workers), --n lifecycles each: "
-                        "the incident, then the three-task diagram (writes only)")
+    p.add_argument("--api-clients", type=int, default=os.cpu_count() or 1, metavar="K",
+                   help="K API client processes at once (as K server workers), --n lifecycles each: the incident "
+                        "with and without the inbox list, then the three-task diagram (writes only); default: one "
+                        "per CPU, 0 to skip")
     p.add_argument("--allow-reset", action="store_true",
                    help="allow dropping the tables of a --db whose database name does not contain 'bench'")
     args = p.parse_args(argv)
@@ -899,10 +936,9 @@ def main(argv: list[str] | None = None) -> int:
         print("4/4 stored bytes ...", flush=True)
         bench_storage(app, res)
         if args.api_clients:
-            print(f"    JSON API with {args.api_clients} client processes at once (incident, three-task) ...",
+            print(f"    JSON API with {args.api_clients} client processes at once (incident ×2, three-task) ...",
                   flush=True)
             bench_api_clients(app, url, args.api_clients, args.n, res)
-            bench_api_clients(app, url, args.api_clients, args.n, res, reference=True)
         if args.profile:
             print(f"    profiling {args.profile} service-layer lifecycles ...", flush=True)
             profile = profile_service(app, args.profile)

@@ -29,10 +29,21 @@ def test_stale_instance_write_is_refused(db, user):
         instances.complete_task(task.id, desk, record())
 
 
-@pytest.mark.postgres
-@pytest.mark.skipif(pg_url() is None, reason="runs in the PostgreSQL pass (TEST_DATABASE_URL=postgresql...)")
-def test_two_concurrent_completions_exactly_one_wins():
-    app = fresh_pg_app("itsm_test_concurrency")
+def _app_for(database: str, tmp_path):  # noqa: ANN001, ANN202
+    if database == "postgresql":
+        if pg_url() is None:
+            pytest.skip("runs in the PostgreSQL pass (TEST_DATABASE_URL=postgresql...)")
+        return fresh_pg_app("itsm_test_concurrency")
+    return app_on(f"sqlite:///{tmp_path / 'concurrent.sqlite3'}")
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_two_concurrent_completions_exactly_one_wins(database, tmp_path):
+    """Two workers complete one task at once: the first commits, the second's write, built on what it read
+    before the first committed, is refused as a conflict. PostgreSQL: the second blocks on the instance's row
+    lock. SQLite: the second's reads do not wait (WAL snapshot); its first write waits for the first writer's
+    lock, and then its version check fails."""
+    app = _app_for(database, tmp_path)
     with app.app_context():
         desk = db.session.scalar(select(User).where(User.username == "desk"))
         instance = incident.record_incident(desk, start_data())
@@ -63,8 +74,9 @@ def test_two_concurrent_completions_exactly_one_wins():
         with app.app_context():
             actor = db.session.scalar(select(User).where(User.username == "desk_call"))
             try:
-                # Reads the instance as it was (the first writer has not committed), then blocks on its row
-                # lock at flush; once the first commits, the version check fails.
+                # Reads the instance as it was (the first writer has not committed), then blocks at its first
+                # write (PostgreSQL: the row lock; SQLite: the write lock); once the first commits, the
+                # version check fails.
                 instances.complete_task(task_id, actor, record(symptoms="second writer"))
                 db.session.commit()
                 results["second"] = "ok"
@@ -93,23 +105,25 @@ def test_two_concurrent_completions_exactly_one_wins():
         db.engine.dispose()
 
 
-def test_sqlite_writers_wait_for_each_other_instead_of_failing(tmp_path):
-    """Embedded SQLite (WAL), two writers interleaved: the second waits for the first and both land.
+def test_sqlite_a_writer_reads_without_the_write_lock(tmp_path):
+    """Embedded SQLite (WAL): a writer holds the database's one write lock only from its first write.
 
-    Without a write lock taken at BEGIN, the first writer's read snapshot goes stale when the second commits,
-    and its own first write then fails at once with "database is locked" (the busy timeout does not apply).
+    The first transaction reads (as a request does through its token check, loads and engine run) and then
+    waits until the second has written and committed: had the first taken the write lock when it began, the
+    second would wait out the busy timeout and fail with "database is locked". The first's snapshot is stale by
+    the time it writes; upgrading it in place would fail at once with "database is locked" (the busy timeout
+    does not apply), so its first write ends the snapshot and takes the lock, and both land.
     """
     app = app_on(f"sqlite:///{tmp_path / 'concurrent.sqlite3'}")
-    began, second_started = threading.Event(), threading.Event()
+    first_read, second_done = threading.Event(), threading.Event()
     results: dict[str, object] = {}
 
     def first() -> None:
         with app.app_context():
             try:
                 desk = db.session.scalar(select(User).where(User.username == "desk"))  # the transaction begins
-                began.set()
-                second_started.wait(10)
-                time.sleep(0.3)  # the second writer is now trying to write
+                first_read.set()
+                results["first_waited"] = second_done.wait(10)
                 results["first"] = incident.record_incident(desk, start_data()).business_key
                 db.session.commit()
             except Exception as exc:  # noqa: BLE001
@@ -119,10 +133,60 @@ def test_sqlite_writers_wait_for_each_other_instead_of_failing(tmp_path):
                 db.session.remove()
 
     def second() -> None:
-        began.wait(10)
+        first_read.wait(10)
         with app.app_context():
             try:
-                second_started.set()
+                desk = db.session.scalar(select(User).where(User.username == "desk_call"))
+                results["second"] = incident.record_incident(desk, start_data()).business_key
+                db.session.commit()
+            except Exception as exc:  # noqa: BLE001
+                results["second"] = exc
+                db.session.rollback()
+            finally:
+                db.session.remove()
+                second_done.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert isinstance(results["second"], str), results["second"]
+    assert results["first_waited"] is True
+    assert isinstance(results["first"], str), results["first"]
+    assert results["first"] != results["second"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == 2
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_sqlite_writers_wait_for_each_other_instead_of_failing(tmp_path):
+    """Embedded SQLite (WAL): a writer that reaches its first write while another holds the write lock waits
+    for it (up to the busy timeout) instead of failing, and both land."""
+    app = app_on(f"sqlite:///{tmp_path / 'concurrent.sqlite3'}")
+    holding, results = threading.Event(), {}
+
+    def first() -> None:
+        with app.app_context():
+            try:
+                desk = db.session.scalar(select(User).where(User.username == "desk"))
+                results["first"] = incident.record_incident(desk, start_data()).business_key
+                db.session.flush()  # written, not committed: the write lock is held
+                holding.set()
+                time.sleep(0.5)  # the second writer is now waiting for the lock
+                db.session.commit()
+            except Exception as exc:  # noqa: BLE001
+                results["first"] = exc
+                holding.set()
+                db.session.rollback()
+            finally:
+                db.session.remove()
+
+    def second() -> None:
+        holding.wait(10)
+        with app.app_context():
+            try:
                 desk = db.session.scalar(select(User).where(User.username == "desk_call"))
                 results["second"] = incident.record_incident(desk, start_data()).business_key
                 db.session.commit()
@@ -155,7 +219,9 @@ def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path):
 
     def writer() -> None:
         with app.app_context():
-            db.session.scalar(select(User).where(User.username == "desk"))  # BEGIN IMMEDIATE: write lock held
+            desk = db.session.scalar(select(User).where(User.username == "desk"))
+            incident.record_incident(desk, start_data())
+            db.session.flush()  # written, not committed: the write lock is held
             holding.set()
             release.wait(10)
             db.session.rollback()
