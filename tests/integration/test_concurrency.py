@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
+from flask import Flask
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -105,6 +107,46 @@ def test_two_concurrent_completions_exactly_one_wins(database, tmp_path):
         db.engine.dispose()
 
 
+Step = Callable[[], object] | None
+
+
+def _record_incident_as(app: Flask, username: str, results: dict, *, after_read: Step = None,
+                        after_flush: Step = None, done: Step = None) -> None:
+    """One writer thread: read the user (the transaction begins), record an incident, flush, commit; the result
+    (business key or exception) goes to results[username]. The callables let a test interleave two writers."""
+    with app.app_context():
+        try:
+            actor = db.session.scalar(select(User).where(User.username == username))
+            if after_read:
+                after_read()
+            results[username] = incident.record_incident(actor, start_data()).business_key
+            db.session.flush()  # written, not committed: from here the write lock is held
+            if after_flush:
+                after_flush()
+            db.session.commit()
+        except Exception as exc:  # noqa: BLE001
+            results[username] = exc
+            db.session.rollback()
+        finally:
+            db.session.remove()
+            if done:
+                done()
+
+
+def _both_landed(app: Flask, results: dict, *threads: threading.Thread) -> None:
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert isinstance(results["desk"], str), results["desk"]
+    assert isinstance(results["desk_call"], str), results["desk_call"]
+    assert results["desk"] != results["desk_call"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == 2
+        db.session.remove()
+        db.engine.dispose()
+
+
 def test_sqlite_a_writer_reads_without_the_write_lock(tmp_path):
     """Embedded SQLite (WAL): a writer holds the database's one write lock only from its first write.
 
@@ -118,96 +160,38 @@ def test_sqlite_a_writer_reads_without_the_write_lock(tmp_path):
     first_read, second_done = threading.Event(), threading.Event()
     results: dict[str, object] = {}
 
-    def first() -> None:
-        with app.app_context():
-            try:
-                desk = db.session.scalar(select(User).where(User.username == "desk"))  # the transaction begins
-                first_read.set()
-                results["first_waited"] = second_done.wait(10)
-                results["first"] = incident.record_incident(desk, start_data()).business_key
-                db.session.commit()
-            except Exception as exc:  # noqa: BLE001
-                results["first"] = exc
-                db.session.rollback()
-            finally:
-                db.session.remove()
+    def after_first_read() -> None:
+        first_read.set()
+        results["first waited"] = second_done.wait(10)
 
     def second() -> None:
         first_read.wait(10)
-        with app.app_context():
-            try:
-                desk = db.session.scalar(select(User).where(User.username == "desk_call"))
-                results["second"] = incident.record_incident(desk, start_data()).business_key
-                db.session.commit()
-            except Exception as exc:  # noqa: BLE001
-                results["second"] = exc
-                db.session.rollback()
-            finally:
-                db.session.remove()
-                second_done.set()
+        _record_incident_as(app, "desk_call", results, done=second_done.set)
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert isinstance(results["second"], str), results["second"]
-    assert results["first_waited"] is True
-    assert isinstance(results["first"], str), results["first"]
-    assert results["first"] != results["second"]
-    with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == 2
-        db.session.remove()
-        db.engine.dispose()
+    _both_landed(app, results, threading.Thread(target=_record_incident_as, args=(app, "desk", results),
+                                                kwargs={"after_read": after_first_read}),
+                 threading.Thread(target=second))
+    assert results["first waited"] is True
 
 
 def test_sqlite_writers_wait_for_each_other_instead_of_failing(tmp_path):
     """Embedded SQLite (WAL): a writer that reaches its first write while another holds the write lock waits
     for it (up to the busy timeout) instead of failing, and both land."""
     app = app_on(f"sqlite:///{tmp_path / 'concurrent.sqlite3'}")
-    holding, results = threading.Event(), {}
+    holding = threading.Event()
+    results: dict[str, object] = {}
 
-    def first() -> None:
-        with app.app_context():
-            try:
-                desk = db.session.scalar(select(User).where(User.username == "desk"))
-                results["first"] = incident.record_incident(desk, start_data()).business_key
-                db.session.flush()  # written, not committed: the write lock is held
-                holding.set()
-                time.sleep(0.5)  # the second writer is now waiting for the lock
-                db.session.commit()
-            except Exception as exc:  # noqa: BLE001
-                results["first"] = exc
-                holding.set()
-                db.session.rollback()
-            finally:
-                db.session.remove()
+    def hold() -> None:
+        holding.set()
+        time.sleep(0.5)  # the second writer is now waiting for the lock
 
     def second() -> None:
         holding.wait(10)
-        with app.app_context():
-            try:
-                desk = db.session.scalar(select(User).where(User.username == "desk_call"))
-                results["second"] = incident.record_incident(desk, start_data()).business_key
-                db.session.commit()
-            except Exception as exc:  # noqa: BLE001
-                results["second"] = exc
-                db.session.rollback()
-            finally:
-                db.session.remove()
+        _record_incident_as(app, "desk_call", results)
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert isinstance(results["first"], str), results["first"]
-    assert isinstance(results["second"], str), results["second"]
-    assert results["first"] != results["second"]
-    with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == 2
-        db.session.remove()
-        db.engine.dispose()
+    _both_landed(app, results, threading.Thread(target=_record_incident_as, args=(app, "desk", results),
+                                                kwargs={"after_flush": hold, "done": holding.set}),
+                 threading.Thread(target=second))
 
 
 def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path):
