@@ -123,7 +123,7 @@ def _sqlite_pragmas(app: Flask) -> None:
             if app.config["SQLALCHEMY_DATABASE_URI"] != "sqlite://":
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=5000")
+            cur.execute(f"PRAGMA busy_timeout={int(app.config['SQLITE_BUSY_TIMEOUT_MS'])}")
             cur.close()
 
         # Every transaction begins deferred and reads from a snapshot without blocking anyone. Its first

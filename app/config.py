@@ -60,6 +60,8 @@ class Config:
     # of our joined queries (it cost more than running them). Turn off behind PgBouncer older than 1.22 in
     # transaction mode, which cannot carry prepared statements from one transaction to the next.
     DATABASE_PREPARED_STATEMENTS = _bool("DATABASE_PREPARED_STATEMENTS", True)
+    # SQLite: how long a writer waits for another writer's lock before the request is answered 503 (retry).
+    SQLITE_BUSY_TIMEOUT_MS = int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", 5000))
 
 
 class ProductionConfig(Config):

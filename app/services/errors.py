@@ -61,3 +61,10 @@ class ProcessFailed(ServiceError):
 
     status = 422
     code = "process_error"
+
+
+class Unavailable(ServiceError):
+    """The database could not take the request now (busy or unreachable); nothing was saved, retrying may work."""
+
+    status = 503
+    code = "unavailable"

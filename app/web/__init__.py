@@ -4,12 +4,13 @@ from __future__ import annotations
 from flask import Flask, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from ..extensions import csrf, login_manager
+from ..extensions import csrf, db, login_manager
 from ..models import User
 from ..services import identity
-from ..services.errors import ServiceError
+from ..services.errors import ServiceError, Unavailable
 
 
 def register_web(app: Flask) -> None:
@@ -63,6 +64,25 @@ def register_web(app: Flask) -> None:
             return exc.to_dict(), exc.status
         return render_template("errors/error.html", status=exc.status, message=exc.message), exc.status
 
+    @app.errorhandler(OperationalError)
+    def database_unavailable(exc: OperationalError):  # noqa: ANN202
+        # A writer that waited out the busy timeout (SQLite), a lock timeout (PostgreSQL) or a lost connection:
+        # the transaction is rolled back at teardown, so nothing was saved, and the client may retry. Any other
+        # operational error is a fault of ours, answered 500 as before.
+        unavailable = _unavailable_message(exc)
+        if unavailable is None:
+            raise exc
+        current_app.logger.warning("database unavailable for %s %s: %s", request.method, request.path, exc.orig)
+        db.session.rollback()  # the page below may read (the signed-in user) in a new transaction
+        error = Unavailable(unavailable)
+        if request.path.startswith("/api/"):
+            return error.to_dict(), error.status, {"Retry-After": "2"}
+        try:
+            page = render_template("errors/error.html", status=error.status, message=error.message)
+        except OperationalError:  # the database is gone altogether: a page without the signed-in user's menu
+            page = error.message
+        return page, error.status, {"Retry-After": "2"}
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):  # noqa: ANN202
         if request.path.startswith("/api/"):
@@ -80,6 +100,16 @@ def register_web(app: Flask) -> None:
         if "lang" in request.args and request.args["lang"] in app.config["LANGUAGES"]:
             response.set_cookie("lang", request.args["lang"], max_age=365 * 86400, samesite="Lax")
         return response
+
+
+def _unavailable_message(exc: OperationalError) -> str | None:
+    """The message for a database that is busy or unreachable; None for any other operational error."""
+    text = str(exc.orig).lower()
+    if "database is locked" in text or getattr(exc.orig, "sqlstate", None) == "55P03":
+        return _("The database is busy with other changes; nothing was saved. Please try again.")
+    if exc.connection_invalidated:
+        return _("The database cannot be reached; nothing was saved. Please try again shortly.")
+    return None
 
 
 def _csrf_on_post() -> None:

@@ -1,6 +1,7 @@
 """Stale writes are refused: optimistic locking on the instance, and real concurrency on PostgreSQL."""
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from app.models import Event, HumanTask, ProcessInstance, User
 from app.services import incident, instances
 from app.services.errors import Conflict
 from tests.conftest import DEMO_PASSWORD
-from tests.integration.helpers import app_on, fresh_pg_app, pg_url
+from tests.integration.helpers import app_on, form_post, fresh_pg_app, pg_url
 from tests.support import record, start_data
 
 
@@ -221,5 +222,39 @@ def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path):
         release.set()
         t.join(10)
     assert r.status_code == 200, r.get_data(as_text=True)
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_sqlite_a_writer_that_waits_out_the_busy_timeout_is_answered_503_and_nothing_is_saved(tmp_path):
+    """Another connection holds the write lock longer than the busy timeout: the API answers 503 with
+    Retry-After and a JSON error, the page 503 with the message; nothing is saved, and the same request
+    succeeds once the lock is free."""
+    path = tmp_path / "busy.sqlite3"
+    app = app_on(f"sqlite:///{path}", SQLITE_BUSY_TIMEOUT_MS=200)
+    api = app.test_client()
+    token = api.post("/api/v1/auth/token", json={"username": "desk", "password": DEMO_PASSWORD}).get_json()
+    headers = {"Authorization": f"Bearer {token['token']}"}
+    web = app.test_client()
+    assert web.post("/login", data={"username": "desk", "password": DEMO_PASSWORD}).status_code == 302
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = api.post("/api/v1/processes/incident/instances", json={"data": start_data()}, headers=headers)
+        page = web.post("/incidents/record?lang=en", data=form_post(start_data()))
+    finally:
+        holder.rollback()
+        holder.close()
+    assert started.status_code == 503, started.get_data(as_text=True)
+    assert started.headers["Retry-After"] == "2"
+    assert started.get_json()["error"] == "unavailable"
+    assert page.status_code == 503 and page.headers["Retry-After"] == "2"
+    assert "nothing was saved" in page.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Event)) == 0
+        db.session.remove()
+    again = api.post("/api/v1/processes/incident/instances", json={"data": start_data()}, headers=headers)
+    assert again.status_code == 201, again.get_data(as_text=True)
     with app.app_context():
         db.engine.dispose()
