@@ -89,6 +89,10 @@ def engine_options(config: dict) -> dict:
     uri = str(config.get("SQLALCHEMY_DATABASE_URI") or "")
     if uri.startswith("postgresql") and not config.get("DATABASE_PREPARED_STATEMENTS", True):
         options["connect_args"] = {**options.get("connect_args", {}), "prepare_threshold": None}
+    if uri.startswith("sqlite"):
+        # A file opened in-process does not go stale the way a server connection does: pinging it before each
+        # checkout (production's setting, for PostgreSQL) would only add a statement to every request.
+        options.pop("pool_pre_ping", None)
     return options
 
 

@@ -685,6 +685,127 @@ def bench_api_clients(app: Any, url: str, k: int, n: int, res: dict) -> None:
     res["machine_scaling"] = reference_scaling(k)
 
 
+class _Answer:
+    """What api_lifecycle reads from a test-client response, for a real HTTP response."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status_code, self._body = status, body
+
+    def get_json(self) -> Any:
+        return json.loads(self._body)
+
+    def get_data(self, as_text: bool = False) -> Any:
+        return self._body.decode(errors="replace") if as_text else self._body
+
+
+class HttpClient:
+    """The test client's post/get over real HTTP to a server on loopback; a connection per request, since
+    gunicorn's sync workers close each one after answering."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def _call(self, method: str, path: str, body: Any = None, headers: dict | None = None) -> _Answer:
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            conn.request(method, path, body=None if body is None else json.dumps(body),
+                         headers={"Content-Type": "application/json", **(headers or {})})
+            response = conn.getresponse()
+            return _Answer(response.status, response.read())
+        finally:
+            conn.close()
+
+    def post(self, path: str, json: Any = None, headers: dict | None = None) -> _Answer:  # noqa: A002
+        return self._call("POST", path, json, headers)
+
+    def get(self, path: str, headers: dict | None = None) -> _Answer:
+        return self._call("GET", path, None, headers)
+
+
+def _cpu_ticks(pids: list[int]) -> int:
+    """User + system CPU of these processes so far, in clock ticks (/proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def bench_http(url: str, workers: int, clients: int, n: int, res: dict) -> None:
+    """The API as deployed: `gunicorn -w <workers> wsgi:app` (APP_ENV=production, no jobs thread) on this
+    database, driven over loopback HTTP by <clients> threads of this process, n lifecycles each."""
+    import socket
+    import threading
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "APP_ENV": "production", "SECRET_KEY": "benchmark-only-" + "s" * 40,
+           "DATABASE_URL": url, "JOBS_IN_PROCESS": "false"}
+    env.pop("REDIS_URL", None)
+    log = tempfile.TemporaryFile(mode="w+")
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
+                               "wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+    try:
+        http = HttpClient(port)
+        deadline = time.monotonic() + 60
+        while True:  # every worker booted, and one of them answers
+            try:
+                if len(children.read_text().split()) == workers and \
+                        http.get("/api/v1/openapi.json").status_code == 200:
+                    break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"gunicorn did not start: {log.read()[-2000:]}")
+            time.sleep(0.2)
+        r = http.post("/api/v1/auth/token", json={"username": DESK, "password": PASSWORD})
+        if r.status_code != 200:
+            raise RuntimeError(f"token over HTTP: {r.status_code} {r.get_data(as_text=True)[:300]}")
+        headers = {"Authorization": f"Bearer {r.get_json()['token']}"}
+        pids = [server.pid] + [int(pid) for pid in children.read_text().split()]
+        for key, process_id, start, steps, listing in (
+                ("http", PROCESS_ID, START, STEPS, True), ("http_writes", PROCESS_ID, START, STEPS, False),
+                ("ref_http_writes", REFERENCE_ID, {}, REFERENCE_STEPS, False)):
+            lifecycle = api_lifecycle(http, headers, process_id, start, steps, listing=listing)
+            errors: list[BaseException] = []
+            go = threading.Barrier(clients + 1)
+
+            def client(lifecycle: Any = lifecycle, errors: list = errors, go: threading.Barrier = go) -> None:
+                try:
+                    lifecycle()  # warm-up
+                    go.wait()
+                    for _ in range(n):
+                        lifecycle()
+                except BaseException as exc:  # noqa: BLE001 — reported below; the run then fails
+                    errors.append(exc)
+                    go.abort()
+
+            threads = [threading.Thread(target=client) for _ in range(clients)]
+            for t in threads:
+                t.start()
+            go.wait()
+            t0, server0, client0 = time.perf_counter(), _cpu_ticks(pids), time.process_time()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - t0
+            if errors:
+                raise RuntimeError(f"HTTP client failed: {errors[0]!r}")
+            done = clients * n
+            tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+            res[key] = (done / wall, (_cpu_ticks(pids) - server0) * tick_ms / done,
+                        (time.process_time() - client0) * 1000 / done)
+        res["http_setup"] = (workers, clients)
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # 4. Stored bytes
 # ---------------------------------------------------------------------------------------------
@@ -839,6 +960,22 @@ def report(res: dict, args: argparse.Namespace, db_label: str) -> str:
             f"{per_s / TARGET_API_PER_S:.2f} × target: {_met(per_s >= TARGET_API_PER_S)}",
             note=f"{args.n} lifecycles each, as {k} server workers; {per_s / single:.2f} × one process (this "
                  f"machine's own for {k} processes of pure Python: {res['machine_scaling']:.2f} ×)")
+    if "http_setup" in res:
+        workers, clients = res["http_setup"]
+        for key, label, single in (
+                ("http", f"JSON API over HTTP ({res.get('api_requests', '?')} requests / lifecycle)", "api"),
+                ("http_writes", "JSON API over HTTP, writes only", "api_writes"),
+                ("ref_http_writes", "  notes' three-task diagram over HTTP, writes only", "ref_api_writes")):
+            per_s, server_ms, client_ms = res[key]
+            note = (f"gunicorn -w {workers}, {clients} client threads, {args.n} lifecycles each; server CPU "
+                    f"{server_ms:.1f} ms/lc, clients {client_ms:.1f} ms/lc")
+            if single in res:
+                note += f"; {per_s / res[single].per_s:.2f} × the test client in one process"
+            if key == "ref_http_writes":
+                row(label, f"{per_s:.1f} lc/s", "", f"{per_s / TARGET_API_PER_S:.2f} × 50 lc/s", ARENA["api"], note)
+            else:
+                row(label, f"{per_s:.1f} lc/s", f"≥ {TARGET_API_PER_S:.0f} lc/s",
+                    f"{per_s / TARGET_API_PER_S:.2f} × target: {_met(per_s >= TARGET_API_PER_S)}", "", note)
     if "state_bytes" in res:
         sb = res["state_bytes"]
         row("stored workflow state / instance", _kb(sb), f"≤ {_kb(TARGET_STATE_BYTES)}",
@@ -888,6 +1025,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="K API client processes at once (as K server workers), --n lifecycles each: the incident "
                         "with and without the inbox list, then the three-task diagram (writes only); default: one "
                         "per CPU, 0 to skip")
+    p.add_argument("--http-workers", type=int, default=os.cpu_count() or 1, metavar="W",
+                   help="also serve the API with `gunicorn -w W` and drive it over loopback HTTP (default: one worker "
+                        "per CPU, 0 to skip)")
+    p.add_argument("--http-clients", type=int, default=None, metavar="C",
+                   help="client threads for the HTTP run, --n lifecycles each (default: 2 per worker)")
     p.add_argument("--allow-reset", action="store_true",
                    help="allow dropping the tables of a --db whose database name does not contain 'bench'")
     args = p.parse_args(argv)
@@ -939,6 +1081,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    JSON API with {args.api_clients} client processes at once (incident ×2, three-task) ...",
                   flush=True)
             bench_api_clients(app, url, args.api_clients, args.n, res)
+        if args.http_workers:
+            clients = args.http_clients or 2 * args.http_workers
+            print(f"    JSON API over HTTP: gunicorn -w {args.http_workers}, {clients} client threads ...", flush=True)
+            bench_http(url, args.http_workers, clients, args.n, res)
         if args.profile:
             print(f"    profiling {args.profile} service-layer lifecycles ...", flush=True)
             profile = profile_service(app, args.profile)

@@ -104,8 +104,8 @@ def test_prepared_statements_can_be_turned_off_for_pgbouncer():
            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True}}
     assert engine_options(off) == {"pool_pre_ping": True, "connect_args": {"prepare_threshold": None}}
     assert engine_options({**off, "DATABASE_PREPARED_STATEMENTS": True}) == {"pool_pre_ping": True}
-    # Only psycopg knows the setting; SQLite's driver would refuse it.
-    assert engine_options({**off, "SQLALCHEMY_DATABASE_URI": "sqlite://"}) == {"pool_pre_ping": True}
+    # Only psycopg knows the setting; SQLite's driver would refuse it. An in-process SQLite file needs no ping.
+    assert engine_options({**off, "SQLALCHEMY_DATABASE_URI": "sqlite://"}) == {}
 
 
 @pytest.mark.skipif(pg_url() is None, reason="runs in the PostgreSQL pass (TEST_DATABASE_URL=postgresql...)")
