@@ -2,6 +2,7 @@
 """Throughput, SQL traffic and stored bytes of the simple incident lifecycle, from the bare engine to the API.
 
     python benchmarks/engine.py [--n N] [--db sqlite|URL] [--profile [K]] [--show-sql] [--api-clients K]
+                                [--http-workers W] [--http-clients C]
 
 One run measures, in this order:
 
@@ -18,7 +19,8 @@ One run measures, in this order:
    the service layer and through the API, so that this machine and our stack can be set against the notes;
 4. the bytes stored per finished instance (state, events, human tasks) against SpiffWorkflow's own;
    then the API once more with one client process per CPU at once (--api-clients), as that many server workers
-   would serve it: what the whole machine answers.
+   would serve it, and as deployed: gunicorn with one worker per CPU on the same database, driven over loopback
+   HTTP (--http-workers, --http-clients): what the whole machine answers.
 
 The header times a fixed pure-Python workload, so runs on machines of different speed can be compared;
 the service layer's ratio to bare RT is measured once more from alternating slices of both.
