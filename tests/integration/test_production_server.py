@@ -3,8 +3,8 @@
 Two client threads drive incident lifecycles through the JSON API at once over loopback HTTP, so both
 workers write at the same time. On SQLite that exercises the write lock taken at a transaction's first write
 (README, "Configuration"); in the PostgreSQL pass it is the production pair, PostgreSQL and Redis (so the web
-workers run no jobs thread; rq workers are tested in test_rq.py). Afterwards every audit chain verifies
-(`flask audit verify`).
+workers run no jobs thread; rq workers are tested in test_rq.py). Then both workers complete one task at once:
+one succeeds, the other gets 409. Afterwards every audit chain verifies (`flask audit verify`).
 """
 from __future__ import annotations
 
@@ -123,6 +123,18 @@ def test_gunicorn_with_two_workers_serves_concurrent_lifecycles(production_env):
             t.start()
         for t in threads:
             t.join(300)
+        # Both workers complete the same task at once: exactly one succeeds, the other is told it lost (409),
+        # whichever way their transactions interleave.
+        status, body = api.call("POST", "/api/v1/processes/incident/instances", {"data": START})
+        assert status == 201, body
+        task_id, data = body["open_tasks"][0]["id"], STEPS[0][1]
+        race: list = []
+        racers = [threading.Thread(target=lambda: race.append(api.call(
+            "POST", f"/api/v1/tasks/{task_id}/complete", {"data": data}))) for _ in range(2)]
+        for t in racers:
+            t.start()
+        for t in racers:
+            t.join(60)
     finally:
         server.terminate()
         log = server.communicate(timeout=30)[0]
@@ -134,15 +146,18 @@ def test_gunicorn_with_two_workers_serves_concurrent_lifecycles(production_env):
     assert len({key for key, _ in results}) == CLIENTS * LIFECYCLES
     access = re.findall(r"access pid=<(\d+)> (\w+) (\S+) (\d{3})", log)
     writes = [(pid, code) for pid, method, path, code in access if method == "POST" and "/tasks/" in path]
-    assert len(writes) == CLIENTS * LIFECYCLES * len(STEPS)
+    assert len(writes) == CLIENTS * LIFECYCLES * len(STEPS) + 2  # and the two racers
     assert len({pid for pid, _ in writes}) == 2, "both workers served completions"
     assert not [a for a in access if a[3].startswith("5")], log[-3000:]
+    assert [code for _, code in writes].count("409") == 1
 
+    assert sorted(status for status, _ in race) == [200, 409], race
     assert "all event chains verified" in _flask(env, "audit", "verify")
     engine = create_engine(env["DATABASE_URL"])
     try:
         with engine.connect() as conn:
             assert conn.scalar(select(func.count()).select_from(ProcessInstance)
                                .where(ProcessInstance.status == "completed")) == CLIENTS * LIFECYCLES
+            assert conn.scalar(select(func.count()).select_from(ProcessInstance)) == CLIENTS * LIFECYCLES + 1
     finally:
         engine.dispose()
