@@ -66,7 +66,7 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def database_unavailable(exc: OperationalError):  # noqa: ANN202
-        # A writer that waited out the busy timeout (SQLite), a lock timeout (PostgreSQL) or a lost connection:
+        # A writer that waited out SQLite's busy timeout, or a lost connection (either database):
         # the transaction is rolled back at teardown, so nothing was saved, and the client may retry. Any other
         # operational error is a fault of ours, answered 500 as before.
         unavailable = _unavailable_message(exc)
@@ -105,7 +105,7 @@ def register_web(app: Flask) -> None:
 def _unavailable_message(exc: OperationalError) -> str | None:
     """The message for a database that is busy or unreachable; None for any other operational error."""
     text = str(exc.orig).lower()
-    if "database is locked" in text or getattr(exc.orig, "sqlstate", None) == "55P03":
+    if "database is locked" in text:  # SQLite: another writer held the lock past the busy timeout
         return _("The database is busy with other changes; nothing was saved. Please try again.")
     if exc.connection_invalidated:
         return _("The database cannot be reached; nothing was saved. Please try again shortly.")
