@@ -69,6 +69,11 @@ class UserGroup(db.Model):
     group: Mapped[Group] = relationship(back_populates="memberships", lazy="joined")
 
 
+def hash_password(password: str) -> str:
+    """A salted, deliberately slow hash of the password (werkzeug's default method)."""
+    return generate_password_hash(password)
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "user"
 
@@ -91,7 +96,7 @@ class User(UserMixin, db.Model):
                                                         lazy="selectin")
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = hash_password(password)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

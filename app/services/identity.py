@@ -82,21 +82,27 @@ def create_organisation(code: str, name: str, level: str, parent: Organisation |
 
 def create_user(
     username: str,
-    password: str,
+    password: str | None,
     organisation: Organisation,
     *,
     display_name: str = "",
     groups: list[str] | None = None,
     desk_tier: str | None = None,
     email: str = "",
+    password_hash: str | None = None,
 ) -> User:
-    """Add a user with a hashed password and group memberships."""
+    """Add a user with a hashed password (or a hash from `hash_password`) and group memberships."""
+    if (password is None) == (password_hash is None):
+        raise ValueError("give either a password or a password hash")
     if db.session.scalar(select(User.id).where(User.username == username)):
         raise ValidationFailed("username taken", {"username": ["already exists"]})
     if desk_tier is not None and desk_tier not in DESK_TIERS:
         raise ValidationFailed("unknown tier", {"desk_tier": [f"one of {', '.join(DESK_TIERS)}"]})
     user = User(username=username, display_name=display_name or username, organisation=organisation, email=email)
-    user.set_password(password)
+    if password is not None:
+        user.set_password(password)
+    else:
+        user.password_hash = password_hash
     for code in groups or []:
         user.memberships.append(UserGroup(group=group_by_code(code),
                                           tier=desk_tier if code == "service_desk" else None))
