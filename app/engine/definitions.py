@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -259,7 +260,40 @@ def validate_form_schema(name: str, data: bytes) -> tuple[dict | None, list[Defi
         return None, [DefinitionIssue(f"form {name} is not a valid JSON Schema: {exc.message}", file=name)]
     if schema.get("type", "object") != "object":
         return None, [DefinitionIssue(f"form {name} must describe an object", file=name)]
-    return schema, []
+    problems = [DefinitionIssue(f"form {name}: {p}", file=name) for p in translation_problems(schema)]
+    return (None, problems) if problems else (schema, [])
+
+
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Za-z]{2,4})*$")
+
+
+def translation_problems(node: Any, path: str = "") -> list[str]:
+    """Where a form's "x-translations" is not {language: {"title"/"description": text}}."""
+    problems: list[str] = []
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            problems += translation_problems(item, f"{path}/{i}")
+        return problems
+    if not isinstance(node, dict):
+        return problems
+    for key, value in node.items():
+        if key != "x-translations":
+            problems += translation_problems(value, f"{path}/{key}")
+            continue
+        where = f"{path or '/'}: x-translations"
+        if not isinstance(value, dict):
+            problems.append(f"{where} must be an object of languages")
+            continue
+        for language, texts in value.items():
+            if not _LANGUAGE.match(language):
+                problems.append(f"{where}: {language!r} is not a language code such as 'en' or 'zh_CN'")
+            elif not isinstance(texts, dict) or not texts:
+                problems.append(f"{where}.{language} must be an object with a title and/or a description")
+            else:
+                problems += [f"{where}.{language}.{k}: only title and description are translated, as text"
+                             for k, text in texts.items()
+                             if k not in ("title", "description") or not isinstance(text, str) or not text.strip()]
+    return problems
 
 
 def compile_process(

@@ -17,6 +17,7 @@ import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from flask_babel import gettext as _
@@ -45,32 +46,37 @@ from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 # --- classes and attributes ------------------------------------------------------------------------
 
+def _title(chinese: str, english: str) -> dict[str, Any]:
+    # Translated as forms are ("x-translations"), so one renderer (services.forms.localized) shows both.
+    return {"title": chinese, "x-translations": {"en": {"title": english}}}
+
+
 # Attribute catalogue: name -> JSON Schema fragment.
 ATTRIBUTES: dict[str, dict[str, Any]] = {
-    "serial_number": {"type": "string", "maxLength": 100, "title": "序列号"},
-    "model": {"type": "string", "maxLength": 100, "title": "型号"},
-    "version": {"type": "string", "maxLength": 50, "title": "版本"},
-    "purchase_date": {"type": "string", "format": "date", "title": "购置日期"},
-    "location": {"type": "string", "maxLength": 200, "title": "位置"},
-    "ip_address": {"type": "string", "format": "ipv4", "title": "IP地址"},
-    "hostname": {"type": "string", "maxLength": 200, "pattern": "^[A-Za-z0-9.-]+$", "title": "主机名"},
-    "owner_organisation": {"type": "string", "maxLength": 200, "title": "归属单位"},
-    "supplier": {"type": "string", "maxLength": 200, "title": "供应商"},
-    "description": {"type": "string", "maxLength": 2000, "title": "说明"},
-    "os": {"type": "string", "maxLength": 100, "title": "操作系统"},
-    "cpu_cores": {"type": "integer", "minimum": 1, "maximum": 4096, "title": "CPU核数"},
-    "memory_gb": {"type": "number", "minimum": 0, "title": "内存(GB)"},
-    "capacity_tb": {"type": "number", "minimum": 0, "title": "容量(TB)"},
-    "ports": {"type": "integer", "minimum": 0, "maximum": 10000, "title": "端口数"},
-    "engine": {"type": "string", "maxLength": 50, "title": "数据库类型"},
-    "port": {"type": "integer", "minimum": 1, "maximum": 65535, "title": "端口"},
-    "url": {"type": "string", "maxLength": 500, "pattern": "^https?://", "title": "网址"},
-    "licence": {"type": "string", "maxLength": 200, "title": "许可"},
-    "assigned_user": {"type": "string", "maxLength": 100, "title": "使用人"},
-    "document_number": {"type": "string", "maxLength": 100, "title": "文档编号"},
-    "service_level": {"type": "string", "maxLength": 100, "title": "服务级别"},
-    "service_users": {"type": "string", "maxLength": 500, "title": "服务对象"},
-    "user_count": {"type": "integer", "minimum": 0, "title": "用户数"},
+    "serial_number": {"type": "string", "maxLength": 100, **_title("序列号", "Serial number")},
+    "model": {"type": "string", "maxLength": 100, **_title("型号", "Model")},
+    "version": {"type": "string", "maxLength": 50, **_title("版本", "Version")},
+    "purchase_date": {"type": "string", "format": "date", **_title("购置日期", "Purchase date")},
+    "location": {"type": "string", "maxLength": 200, **_title("位置", "Location")},
+    "ip_address": {"type": "string", "format": "ipv4", **_title("IP地址", "IP address")},
+    "hostname": {"type": "string", "maxLength": 200, "pattern": "^[A-Za-z0-9.-]+$", **_title("主机名", "Host name")},
+    "owner_organisation": {"type": "string", "maxLength": 200, **_title("归属单位", "Owning organisation")},
+    "supplier": {"type": "string", "maxLength": 200, **_title("供应商", "Supplier")},
+    "description": {"type": "string", "maxLength": 2000, **_title("说明", "Description")},
+    "os": {"type": "string", "maxLength": 100, **_title("操作系统", "Operating system")},
+    "cpu_cores": {"type": "integer", "minimum": 1, "maximum": 4096, **_title("CPU核数", "CPU cores")},
+    "memory_gb": {"type": "number", "minimum": 0, **_title("内存(GB)", "Memory (GB)")},
+    "capacity_tb": {"type": "number", "minimum": 0, **_title("容量(TB)", "Capacity (TB)")},
+    "ports": {"type": "integer", "minimum": 0, "maximum": 10000, **_title("端口数", "Ports")},
+    "engine": {"type": "string", "maxLength": 50, **_title("数据库类型", "Database engine")},
+    "port": {"type": "integer", "minimum": 1, "maximum": 65535, **_title("端口", "Port")},
+    "url": {"type": "string", "maxLength": 500, "pattern": "^https?://", **_title("网址", "Web address")},
+    "licence": {"type": "string", "maxLength": 200, **_title("许可", "Licence")},
+    "assigned_user": {"type": "string", "maxLength": 100, **_title("使用人", "Assigned user")},
+    "document_number": {"type": "string", "maxLength": 100, **_title("文档编号", "Document number")},
+    "service_level": {"type": "string", "maxLength": 100, **_title("服务级别", "Service level")},
+    "service_users": {"type": "string", "maxLength": 500, **_title("服务对象", "Service users")},
+    "user_count": {"type": "integer", "minimum": 0, **_title("用户数", "Number of users")},
 }
 _COMMON = ["owner_organisation", "supplier", "location", "description"]
 _HW = ["serial_number", "model", "purchase_date"]
@@ -111,9 +117,14 @@ _CHUNK = 500
 
 
 def class_schema(ci_type: str) -> dict[str, Any]:
-    """The JSON Schema of a class's attributes."""
+    """The JSON Schema of a class's attributes (one shared object per class: read it, do not change it)."""
     if ci_type not in CLASSES:
         raise ValidationFailed(_("Unknown CI class."), {"ci_type": [_("Unknown CI class %(c)s.", c=ci_type)]})
+    return _class_schema(ci_type)
+
+
+@cache
+def _class_schema(ci_type: str) -> dict[str, Any]:
     names = list(dict.fromkeys(CLASSES[ci_type][3] + _COMMON))
     return {"type": "object", "properties": {n: ATTRIBUTES[n] for n in names}, "additionalProperties": False}
 

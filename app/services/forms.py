@@ -29,6 +29,38 @@ def _validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
     return validator
 
 
+# Labels in other languages live in the form itself, beside the text they translate, so they are versioned
+# and deployed with it: {"title": "报告人", "x-translations": {"en": {"title": "Reporter"}}} on any node.
+TRANSLATIONS = "x-translations"
+TRANSLATABLE = ("title", "description")
+_LOCALIZED: dict[tuple[int, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
+def localized(schema: dict[str, Any], language: str) -> dict[str, Any]:
+    """The schema with titles and descriptions in `language` where the form translates them (for display only)."""
+    hit = _LOCALIZED.get((id(schema), language))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    out = _localize(schema, language)
+    if len(_LOCALIZED) >= _VALIDATORS_MAX:
+        _LOCALIZED.clear()
+    _LOCALIZED[(id(schema), language)] = (schema, out)
+    return out
+
+
+def _localize(node: Any, language: str) -> Any:
+    if isinstance(node, list):
+        return [_localize(v, language) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _localize(v, language) for k, v in node.items() if k != TRANSLATIONS}
+    texts = node.get(TRANSLATIONS)
+    texts = texts.get(language) if isinstance(texts, dict) else None
+    if isinstance(texts, dict):  # deployed forms are checked (engine.definitions); a preview may not be
+        out.update({k: texts[k] for k in TRANSLATABLE if isinstance(texts.get(k), str) and texts[k]})
+    return out
+
+
 def field_order(schema: dict[str, Any]) -> list[str]:
     """Fields in display order: x-order first, then the rest as declared."""
     props = list((schema.get("properties") or {}).keys())
@@ -65,11 +97,11 @@ def system_values(schema: dict[str, Any], actor: Any) -> dict[str, Any]:
     return out
 
 
-def choice_labels(schemas: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
+def choice_labels(schemas: dict[str, dict[str, Any]], language: str) -> dict[str, dict[str, str]]:
     """Field -> value -> label, gathered from all forms of a version, to show codes as people read them."""
     labels: dict[str, dict[str, str]] = {}
     for schema in schemas.values():
-        for name, prop in (schema.get("properties") or {}).items():
+        for name, prop in (localized(schema, language).get("properties") or {}).items():
             for value, label in choices(prop):
                 labels.setdefault(name, {})[str(value)] = label
     return labels

@@ -10,9 +10,11 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ..extensions import db
+from ..i18n import ui_language
 from ..models import Asset, CIRelation, Organisation
 from ..services import cmdb, monitoring
 from ..services.errors import ServiceError, ValidationFailed
+from ..services.forms import localized
 
 bp = Blueprint("cmdb", __name__, url_prefix="/cmdb")
 
@@ -63,9 +65,9 @@ def new():  # noqa: ANN201
             db.session.rollback()
             errors, status = exc.errors, 400
             flash(exc.message, "error")
-    return render_template("cmdb/new.html", ci_type=ci_type, classes=cmdb.CLASSES, errors=errors,
-                           schema=cmdb.class_schema(ci_type), statuses=cmdb.STATUSES, orgs=_orgs(),
-                           values=request.form), status
+    schema = localized(cmdb.class_schema(ci_type), ui_language())
+    return render_template("cmdb/new.html", ci_type=ci_type, classes=cmdb.CLASSES, errors=errors, schema=schema,
+                           statuses=cmdb.STATUSES, orgs=_orgs(), values=request.form), status
 
 
 def _impact_offset() -> int:
@@ -78,7 +80,8 @@ def show(code: str):  # noqa: ANN201
     ci = cmdb.get_ci(current_user, code)
     return render_template(
         "cmdb/show.html", ci=ci, cls=cmdb.CLASSES[ci.ci_type] if ci.ci_type in cmdb.CLASSES else None,
-        schema=cmdb.class_schema(ci.ci_type) if ci.ci_type in cmdb.CLASSES else {"properties": {}},
+        schema=localized(cmdb.class_schema(ci.ci_type), ui_language()) if ci.ci_type in cmdb.CLASSES else {
+            "properties": {}},
         relations=cmdb.relations_of(ci), incidents=cmdb.linked_incidents(ci), cases=cmdb.linked_cases(ci),
         history=cmdb.history(ci), impact=cmdb.impact(current_user, ci, offset=_impact_offset()),
         alerts=monitoring.recent_alerts(ci, 10),

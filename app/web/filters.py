@@ -13,7 +13,7 @@ from ..extensions import db
 from ..i18n import ui_language
 from ..models import Group
 from ..models.base import utcnow
-from ..services.forms import choices, field_order
+from ..services.forms import choices, field_order, localized
 
 TASK_STATES = {"ready": _l("Open"), "completed": _l("Completed"), "cancelled": _l("Cancelled")}
 INSTANCE_STATES = {"running": _l("Running"), "completed": _l("Completed"), "cancelled": _l("Cancelled")}
@@ -86,6 +86,7 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.filters["local_input"] = local_input
     app.jinja_env.globals.update(
         form_fields=field_order,
+        localized_form=lambda schema: localized(schema, ui_language()),
         form_choices=choices,
         now=utcnow,
         group_name=group_name,

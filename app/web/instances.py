@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ..extensions import db
+from ..i18n import ui_language
 from ..models import Event, HumanTask
 from ..services import incident, instances
 from ..services.definitions import compiled_for
@@ -23,5 +24,6 @@ def show(instance_id: int):  # noqa: ANN201
                                .order_by(HumanTask.id)).all()
     events = db.session.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.seq)).all()
     record = incident.incident_of(instance)
+    labels = choice_labels(compiled_for(instance.version).forms, ui_language())
     return render_template("instances/show.html", instance=instance, tasks=tasks, events=events, record=record,
-                           labels=choice_labels(compiled_for(instance.version).forms), links=links_of(instance))
+                           labels=labels, links=links_of(instance))

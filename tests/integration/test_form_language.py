@@ -1,0 +1,60 @@
+"""Forms speak the UI language: Chinese by default, the form's English texts with ?lang=en."""
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+
+from app.models import ProcessInstance
+from tests.integration.helpers import form_post, ready_task
+from tests.support import record, start_data
+
+FORMS = Path(__file__).resolve().parents[2] / "forms"
+
+
+def _texts(name: str) -> dict:
+    return json.loads((FORMS / "incident" / name).read_text(encoding="utf-8"))
+
+
+def test_start_form_in_chinese_by_default_and_in_english_on_request(db, login_as) -> None:
+    field = _texts("start.schema.json")["properties"]["reporter_name"]
+    option = _texts("start.schema.json")["properties"]["channel"]["oneOf"][0]
+    desk = login_as("service_desk")
+
+    zh = desk.get("/incidents/record").data.decode()
+    assert escape(field["title"]) in zh and escape(option["title"]) in zh
+    assert escape(field["x-translations"]["en"]["title"]) not in zh
+
+    en = desk.get("/incidents/record?lang=en").data.decode()
+    assert escape(field["x-translations"]["en"]["title"]) in en
+    assert escape(field["x-translations"]["en"]["description"]) in en
+    assert escape(option["x-translations"]["en"]["title"]) in en
+    assert f">{escape(field['title'])}<" not in en and f">{escape(option['title'])}<" not in en
+
+
+def test_task_form_and_instance_page_in_english(db, login_as) -> None:
+    desk = login_as("service_desk")
+    response = desk.post("/incidents/record", data=form_post(start_data()))
+    instance = db.session.get(ProcessInstance, int(response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]))
+    task = ready_task(instance.id)
+    schema = _texts(f"{task.spec_id}.schema.json")
+    page = desk.get(f"/tasks/{task.id}?lang=en").data.decode()
+    assert escape(schema["x-translations"]["en"]["title"]) in page  # the form's legend
+    impact = schema["properties"]["impact"]
+    assert escape(impact["x-translations"]["en"]["title"]) in page
+
+    data = record()
+    assert desk.post(f"/tasks/{task.id}", data=form_post(data)).status_code == 302
+    # The record shows the chosen impact by its label, in the page's language.
+    label = next(o for o in impact["oneOf"] if o["const"] == data["impact"])
+    assert escape(label["x-translations"]["en"]["title"]) in desk.get(f"/instances/{instance.id}?lang=en").data.decode()
+    assert escape(label["title"]) in desk.get(f"/instances/{instance.id}?lang=zh_CN").data.decode()
+
+
+def test_ci_attribute_labels_follow_the_language(db, login_as) -> None:
+    line1 = login_as("support_line_1")
+    assert "主机名" in line1.get("/cmdb/SRV-DB-01").data.decode()
+    english = line1.get("/cmdb/SRV-DB-01?lang=en").data.decode()
+    assert "Host name" in english and "主机名" not in english
+    writer = login_as("configuration_lead")
+    assert "Serial number" in writer.get("/cmdb/new?ci_type=server&lang=en").data.decode()
