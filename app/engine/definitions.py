@@ -264,6 +264,9 @@ def validate_form_schema(name: str, data: bytes) -> tuple[dict | None, list[Defi
     return (None, problems) if problems else (schema, [])
 
 
+# A form's texts in other languages, beside the text they translate (services.forms.localized shows them).
+TRANSLATIONS = "x-translations"
+TRANSLATED = ("title", "description")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Za-z]{2,4})*$")
 
 
@@ -277,10 +280,10 @@ def translation_problems(node: Any, path: str = "") -> list[str]:
     if not isinstance(node, dict):
         return problems
     for key, value in node.items():
-        if key != "x-translations":
+        if key != TRANSLATIONS:
             problems += translation_problems(value, f"{path}/{key}")
             continue
-        where = f"{path or '/'}: x-translations"
+        where = f"{path or '/'}: {TRANSLATIONS}"
         if not isinstance(value, dict):
             problems.append(f"{where} must be an object of languages")
             continue
@@ -292,7 +295,7 @@ def translation_problems(node: Any, path: str = "") -> list[str]:
             else:
                 problems += [f"{where}.{language}.{k}: only title and description are translated, as text"
                              for k, text in texts.items()
-                             if k not in ("title", "description") or not isinstance(text, str) or not text.strip()]
+                             if k not in TRANSLATED or not isinstance(text, str) or not text.strip()]
     return problems
 
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import jsonschema
 from flask_babel import gettext as _
 
+from ..engine.definitions import TRANSLATED, TRANSLATIONS
 from .errors import ValidationFailed
 
 _FORMAT_CHECKER = jsonschema.Draft202012Validator.FORMAT_CHECKER
@@ -31,8 +32,6 @@ def _validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
 
 # Labels in other languages live in the form itself, beside the text they translate, so they are versioned
 # and deployed with it: {"title": "报告人", "x-translations": {"en": {"title": "Reporter"}}} on any node.
-TRANSLATIONS = "x-translations"
-TRANSLATABLE = ("title", "description")
 _LOCALIZED: dict[tuple[int, str], tuple[dict[str, Any], dict[str, Any]]] = {}
 
 
@@ -57,7 +56,7 @@ def _localize(node: Any, language: str) -> Any:
     texts = node.get(TRANSLATIONS)
     texts = texts.get(language) if isinstance(texts, dict) else None
     if isinstance(texts, dict):  # deployed forms are checked (engine.definitions); a preview may not be
-        out.update({k: texts[k] for k in TRANSLATABLE if isinstance(texts.get(k), str) and texts[k]})
+        out.update({k: texts[k] for k in TRANSLATED if isinstance(texts.get(k), str) and texts[k]})
     return out
 
 
