@@ -33,8 +33,9 @@ def ci_dict(ci: ConfigurationItem) -> dict[str, Any]:
 @token_required
 def index():  # noqa: ANN201
     """CIs visible to the caller (own organisation and below); filters q, ci_type, status."""
+    limit = min(max(request.args.get("limit", 200, type=int), 1), 1000)  # not a number: the default
     cis = cmdb.list_cis(api_user(), request.args.get("q", ""), request.args.get("ci_type") or None,
-                        request.args.get("status") or None, limit=min(int(request.args.get("limit", 200)), 1000))
+                        request.args.get("status") or None, limit=limit)
     return [ci_dict(ci) for ci in cis]
 
 

@@ -19,5 +19,5 @@ blp = Blueprint("api_knowledge", __name__, description="Knowledge base")
 @token_required
 def search():  # noqa: ANN201
     """`?q=` ranked hits (kind article | known_error | incident, ref, title, excerpt, score)."""
-    limit = min(max(int(request.args.get("limit", 10) or 10), 1), 50)
+    limit = min(max(request.args.get("limit", 10, type=int), 1), 50)
     return [asdict(h) for h in knowledge.search(request.args.get("q", ""), limit)]

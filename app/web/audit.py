@@ -30,10 +30,7 @@ def _labels() -> dict[str, str]:
 
 
 def _page_arg() -> int:
-    try:
-        return max(int(request.args.get("page", 1) or 1), 1)
-    except ValueError:
-        return 1
+    return max(request.args.get("page", 1, type=int), 1)  # not a number: the first page
 
 
 @bp.route("/instances")

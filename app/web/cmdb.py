@@ -54,7 +54,12 @@ def new():  # noqa: ANN201
     status = 200
     if request.method == "POST":
         try:
-            org = db.session.get(Organisation, int(request.form.get("organisation_id") or current_user.organisation_id))
+            org_id = request.form.get("organisation_id", "")
+            org = db.session.get(Organisation, int(org_id)) if org_id.isdigit() else (
+                None if org_id else current_user.organisation)
+            if org is None:
+                raise ValidationFailed(_("Organisation %(id)s does not exist.", id=org_id),
+                                       {"organisation_id": [_("Organisation %(id)s does not exist.", id=org_id)]})
             ci = cmdb.create_ci(current_user, ci_type=ci_type, name=request.form.get("name", ""), organisation=org,
                                 attributes=_attrs_from_form(ci_type), status=request.form.get("status", "planned"),
                                 controlled=request.form.get("controlled", "yes") == "yes")
@@ -134,7 +139,7 @@ def graph(code: str):  # noqa: ANN201
 @login_required
 def graph_json(code: str):  # noqa: ANN201
     ci = cmdb.get_ci(current_user, code)
-    depth = min(max(int(request.args.get("depth", 2) or 2), 1), 4)
+    depth = min(max(request.args.get("depth", 2, type=int), 1), 4)
     data = cmdb.neighbourhood(current_user, ci, depth)
     # The graph's nodes that are affected (exact, whatever the size of the whole affected set).
     result = cmdb.impact(current_user, ci, limit=0)

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from ..extensions import db
 from ..services import forms, instances, knowledge
+from ..services.definitions import deployed_processes
 from ..services.errors import ServiceError, ValidationFailed
 from ..services.incident import configuration_items
 
@@ -23,11 +24,11 @@ def index():  # noqa: ANN201
         priority=request.args.get("priority") or None,
         state=request.args.get("state", "ready"),
     )
-    page = max(int(request.args.get("page", 1) or 1), 1)
+    page = max(request.args.get("page", 1, type=int), 1)  # not a number: the first page
     query = instances.inbox_query(current_user, flt)
     tasks = db.paginate(query, page=page, per_page=PAGE_SIZE, error_out=False)
     counts = instances.inbox_counts(current_user)
-    return render_template("inbox/index.html", tasks=tasks, flt=flt, counts=counts)
+    return render_template("inbox/index.html", tasks=tasks, flt=flt, counts=counts, processes=deployed_processes())
 
 
 @bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])
