@@ -31,9 +31,11 @@ def create_app(config: dict[str, Any] | type | None = None) -> Flask:
 
     from .api import register_api
     from .cli import register_cli
+    from .routing import DatabaseInteger
     from .services import change, incident, knowledge, problem  # noqa: F401  (register process hooks)
     from .web import register_web
 
+    app.url_map.converters["int"] = DatabaseInteger  # before any route is added: rules bind it then
     register_api(app)
     register_web(app)  # after the API: its HTTPException handler answers HTML outside /api/
     register_cli(app)

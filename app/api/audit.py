@@ -3,11 +3,14 @@ administrators' interventions: reassign a task, cancel an instance."""
 from __future__ import annotations
 
 from flask import Response, request
+from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from ..extensions import db
+from ..routing import MAX_INTEGER
 from ..services import admin, replay
+from ..services.errors import ValidationFailed
 from .common import SECURITY, ProblemSchema, TaskSchema, api_user, token_required
 
 # Registered at /api/v1: the audit endpoints live under /audit, the interventions beside tasks and instances.
@@ -37,10 +40,10 @@ class CancelIn(Schema):
 
 
 def _int_arg(name: str, default: int) -> int:
-    try:
-        return int(request.args.get(name, default))
-    except ValueError:
-        return default
+    value = request.args.get(name, default, type=int)  # not a number: the default
+    if abs(value) > MAX_INTEGER:  # refused alike on SQLite and PostgreSQL (which would just find no row)
+        raise ValidationFailed(_("A number in the request is too large."), {name: [_("Too large.")]})
+    return value
 
 
 @blp.route("/audit/instances", methods=["GET"])

@@ -4,13 +4,13 @@ from __future__ import annotations
 from flask import Flask, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from ..extensions import csrf, db, login_manager
 from ..models import User
 from ..services import identity
-from ..services.errors import ServiceError, Unavailable
+from ..services.errors import ServiceError, Unavailable, ValidationFailed
 
 
 def register_web(app: Flask) -> None:
@@ -82,6 +82,16 @@ def register_web(app: Flask) -> None:
         except OperationalError:  # the database is gone altogether: a page without the signed-in user's menu
             page = error.message
         return page, error.status, {"Retry-After": "2"}
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def number_out_of_range(exc: Exception):  # noqa: ANN202
+        # A number in the request too large for the database (SQLite refuses to bind it, PostgreSQL to compare
+        # or offset by it) or for a date: the client's mistake, answered 400; nothing was saved.
+        if isinstance(exc, DataError) and getattr(exc.orig, "sqlstate", None) != "22003":
+            raise exc
+        db.session.rollback()
+        return service_error(ValidationFailed(_("A number in the request is too large."), {}))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):  # noqa: ANN202

@@ -56,3 +56,41 @@ def test_inbox_filters_by_a_process_chosen_from_the_deployed_ones(db, login_as) 
     chosen = desk.get("/?process=change").data.decode()
     assert 'data-task-id="' not in chosen
     assert '<option value="change" selected>' in chosen
+
+
+HUGE = str(10**30)  # no row has such an id, and neither SQLite nor PostgreSQL INTEGER can hold it
+
+
+@pytest.mark.parametrize(("role", "url"), [
+    ("service_desk", f"/instances/{HUGE}"),
+    ("service_desk", f"/tasks/{HUGE}"),
+    ("auditor", f"/audit/instances/{HUGE}"),
+    ("auditor", f"/api/v1/audit/instances/{HUGE}/replay"),
+    ("process_owner", f"/api/v1/processes/release/versions/{HUGE}/bpmn"),
+    ("service_desk", f"/api/v1/tasks/{HUGE}"),
+    ("service_desk", f"/api/v1/instances/{2**31}"),
+])
+def test_an_id_too_large_for_any_row_is_not_found(client, login_as, api_as, role: str, url: str) -> None:
+    if url.startswith("/api/"):
+        response = client.get(url, headers=api_as(role))
+    else:
+        response = login_as(role).get(url)
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(("role", "url"), [
+    ("service_desk", f"/?page={HUGE}"),
+    ("auditor", f"/audit/instances?page={HUGE}"),
+    ("service_desk", f"/api/v1/tasks?page={HUGE}"),
+    ("auditor", f"/api/v1/audit/instances?page={HUGE}"),
+    ("auditor", f"/api/v1/audit/export?instance={HUGE}"),
+])
+def test_a_number_too_large_in_the_query_is_a_clear_400(client, login_as, api_as, role: str, url: str) -> None:
+    if url.startswith("/api/"):
+        response = client.get(url + "&lang=en", headers=api_as(role))
+        assert response.status_code == 400, response.get_data(as_text=True)[:300]
+        assert response.get_json()["message"] == "A number in the request is too large."
+    else:
+        response = login_as(role).get(url + "&lang=en")
+        assert response.status_code == 400
+        assert "A number in the request is too large." in response.data.decode()
