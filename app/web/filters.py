@@ -13,6 +13,7 @@ from ..extensions import db
 from ..i18n import ui_language
 from ..models import Group
 from ..models.base import utcnow
+from ..services.definitions import compiled_for
 from ..services.forms import choices, field_order, localized
 
 TASK_STATES = {"ready": _l("Open"), "completed": _l("Completed"), "cancelled": _l("Cancelled")}
@@ -80,6 +81,17 @@ def group_name(code: str | None) -> str:
     return zh if ui_language() == "zh_CN" else en
 
 
+def step_name(version: Any, name: str | None) -> str:
+    """A step's name in the UI language: a form's title is its step's name, so the form's translation serves."""
+    language = ui_language()
+    if not name or language == "zh_CN":
+        return name or ""
+    for schema in compiled_for(version).forms.values():
+        if schema.get("title") == name:
+            return localized(schema, language).get("title") or name
+    return name
+
+
 def register_filters(app: Flask) -> None:
     """Make the helpers available in every template."""
     app.jinja_env.filters["datetime"] = fmt_datetime
@@ -87,6 +99,7 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.globals.update(
         form_fields=field_order,
         localized_form=lambda schema: localized(schema, ui_language()),
+        step_name=step_name,
         form_choices=choices,
         now=utcnow,
         group_name=group_name,

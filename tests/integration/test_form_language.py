@@ -58,3 +58,20 @@ def test_ci_attribute_labels_follow_the_language(db, login_as) -> None:
     assert "Host name" in english and "主机名" not in english
     writer = login_as("configuration_lead")
     assert "Serial number" in writer.get("/cmdb/new?ci_type=server&lang=en").data.decode()
+
+
+def test_task_names_follow_the_language_where_the_form_translates_them(db, login_as) -> None:
+    desk = login_as("service_desk")
+    response = desk.post("/incidents/record", data=form_post(start_data()))
+    instance_id = int(response.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
+    task = ready_task(instance_id)
+    english = _texts(f"{task.spec_id}.schema.json")["x-translations"]["en"]["title"]
+    row = f'href="/tasks/{task.id}">'
+    for url in ("/", f"/instances/{instance_id}"):
+        assert f"{row}{escape(task.name)}<" in desk.get(url + "?lang=zh_CN").data.decode()
+        assert f"{row}{escape(english)}<" in desk.get(url + "?lang=en").data.decode()
+    assert f"<h1>{escape(english)} <small>" in desk.get(f"/tasks/{task.id}?lang=en").data.decode()
+    history = desk.get(f"/instances/{instance_id}?lang=en").data.decode().split('id="hist-h"')[1]
+    start = _texts("start.schema.json")
+    assert f"{escape(start['x-translations']['en']['title'])}" in history  # the start event's step
+    assert f"<strong>Task ready</strong> {escape(english)}" in history
