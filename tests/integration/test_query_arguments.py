@@ -61,6 +61,18 @@ def test_inbox_filters_by_a_process_chosen_from_the_deployed_ones(db, login_as) 
 HUGE = str(10**30)  # no row has such an id, and neither SQLite nor PostgreSQL INTEGER can hold it
 
 
+@pytest.fixture
+def get_as(client, login_as, api_as):  # noqa: ANN001, ANN201
+    """GET a page (session of the role's demo user) or an API URL (the role's bearer token)."""
+
+    def get(role: str, url: str):  # noqa: ANN202
+        if url.startswith("/api/"):
+            return client.get(url, headers=api_as(role))
+        return login_as(role).get(url)
+
+    return get
+
+
 @pytest.mark.parametrize(("role", "url"), [
     ("service_desk", f"/instances/{HUGE}"),
     ("service_desk", f"/tasks/{HUGE}"),
@@ -70,12 +82,8 @@ HUGE = str(10**30)  # no row has such an id, and neither SQLite nor PostgreSQL I
     ("service_desk", f"/api/v1/tasks/{HUGE}"),
     ("service_desk", f"/api/v1/instances/{2**31}"),
 ])
-def test_an_id_too_large_for_any_row_is_not_found(client, login_as, api_as, role: str, url: str) -> None:
-    if url.startswith("/api/"):
-        response = client.get(url, headers=api_as(role))
-    else:
-        response = login_as(role).get(url)
-    assert response.status_code == 404
+def test_an_id_too_large_for_any_row_is_not_found(get_as, role: str, url: str) -> None:
+    assert get_as(role, url).status_code == 404
 
 
 @pytest.mark.parametrize(("role", "url"), [
@@ -85,12 +93,10 @@ def test_an_id_too_large_for_any_row_is_not_found(client, login_as, api_as, role
     ("auditor", f"/api/v1/audit/instances?page={HUGE}"),
     ("auditor", f"/api/v1/audit/export?instance={HUGE}"),
 ])
-def test_a_number_too_large_in_the_query_is_a_clear_400(client, login_as, api_as, role: str, url: str) -> None:
+def test_a_number_too_large_in_the_query_is_a_clear_400(get_as, role: str, url: str) -> None:
+    response = get_as(role, url + "&lang=en")
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
     if url.startswith("/api/"):
-        response = client.get(url + "&lang=en", headers=api_as(role))
-        assert response.status_code == 400, response.get_data(as_text=True)[:300]
         assert response.get_json()["message"] == "A number in the request is too large."
     else:
-        response = login_as(role).get(url + "&lang=en")
-        assert response.status_code == 400
         assert "A number in the request is too large." in response.data.decode()
