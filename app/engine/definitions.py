@@ -21,6 +21,9 @@ SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
 FORM_PROPERTY = "formJsonSchemaFilename"
 GROUP_VARIABLE_PROPERTY = "candidateGroupVariable"
+# An element's or a process's name in another language: a spiffworkflow property "name.<language>" beside the
+# name, so the translation travels with the diagram's version and the modeler edits both together.
+NAME_PROPERTY_PREFIX = "name."
 # Lanes that do not name a group: the requester lane assigns to the person who raised the instance.
 SPECIAL_LANES = {"requester"}
 FLOW_NODE_TAGS = {
@@ -82,6 +85,8 @@ class CompiledProcess:
     forms: dict[str, dict]
     decisions: list[str]
     message_start: str | None = None
+    # language -> element or process id -> name in that language (from "name.<language>" properties)
+    names: dict[str, dict[str, str]] = field(default_factory=dict)
     serializer: Any = field(default=None, repr=False)
 
 
@@ -102,10 +107,17 @@ class BpmnInfo:
     scripts: dict[str, str] = field(default_factory=dict)
     # element id -> message name for message events (start, catch, throw, end)
     message_events: dict[str, str] = field(default_factory=dict)
+    # process id -> its spiffworkflow properties (e.g. its name in another language)
+    process_properties: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _local(tag: Any) -> str:
     return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _properties(el: etree._Element) -> dict[str, str]:
+    return {p.get("name"): p.get("value") or ""
+            for p in el.iterfind("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)}
 
 
 def read_bpmn(root: etree._Element) -> BpmnInfo:
@@ -122,10 +134,12 @@ def read_bpmn(root: etree._Element) -> BpmnInfo:
     scripts: dict[str, str] = {}
     message_names = {m.get("id"): m.get("name") or m.get("id") for m in root.iterfind("bpmn:message", NS)}
     message_events: dict[str, str] = {}
+    process_properties: dict[str, dict[str, str]] = {}
     for process in root.iterfind("bpmn:process", NS):
         pid = process.get("id")
         process_ids.append(pid)
         process_names[pid] = process.get("name") or pid
+        process_properties[pid] = _properties(process)
         for lane in process.iterfind(".//bpmn:lane", NS):
             lanes[lane.get("id")] = lane.get("name") or lane.get("id")
             for ref in lane.iterfind("bpmn:flowNodeRef", NS):
@@ -141,10 +155,7 @@ def read_bpmn(root: etree._Element) -> BpmnInfo:
                     "default": el.get("default") or "",
                     "process": pid,
                 }
-                props = {
-                    p.get("name"): p.get("value") or ""
-                    for p in el.iterfind("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)
-                }
+                props = _properties(el)
                 properties[el.get("id")] = props
                 if FORM_PROPERTY in props:
                     form_files[el.get("id")] = props[FORM_PROPERTY]
@@ -173,7 +184,7 @@ def read_bpmn(root: etree._Element) -> BpmnInfo:
                     "process": pid,
                 })
     return BpmnInfo(process_ids, process_names, elements, node_lane, lanes, flows, form_files,
-                    decision_refs, called, properties, scripts, message_events)
+                    decision_refs, called, properties, scripts, message_events, process_properties)
 
 
 def lane_group(lane_id: str | None) -> str | None:
@@ -414,6 +425,7 @@ def compile_process(
     return CompiledProcess(
         process_id=process_id,
         name=info.process_names.get(process_id, process_id),
+        names=translated_names(info),
         spec=spec,
         subprocess_specs=subprocess_specs,
         user_tasks=user_tasks,
@@ -440,6 +452,7 @@ def _merge(info: BpmnInfo, other: BpmnInfo) -> None:
     info.properties.update(other.properties)
     info.scripts.update(other.scripts)
     info.message_events.update(other.message_events)
+    info.process_properties.update(other.process_properties)
 
 
 def _check_model(
@@ -450,7 +463,7 @@ def _check_model(
     known_groups: set[str] | None,
 ) -> list[DefinitionIssue]:
     """Our checks on top of SpiffWorkflow's: lanes, forms, decisions, gateways, expressions, flows."""
-    issues: list[DefinitionIssue] = []
+    issues: list[DefinitionIssue] = _name_problems(info)
     ids = set(info.elements)
     seen_pairs: set[tuple[str, str]] = set()
     outgoing: dict[str, list[dict]] = {}
@@ -512,6 +525,32 @@ def _check_model(
                 if flow["id"] != default and not flow["condition"]:
                     issues.append(DefinitionIssue(
                         "outgoing flow of a gateway has neither a condition nor is the default", flow["id"]))
+    return issues
+
+
+def translated_names(info: BpmnInfo) -> dict[str, dict[str, str]]:
+    """Names in other languages by language, for elements and processes ("name.<language>" properties)."""
+    names: dict[str, dict[str, str]] = {}
+    for owner, props in [*info.process_properties.items(), *info.properties.items()]:
+        for key, text in props.items():
+            if key.startswith(NAME_PROPERTY_PREFIX) and text.strip():
+                names.setdefault(key[len(NAME_PROPERTY_PREFIX):], {})[owner] = text.strip()
+    return names
+
+
+def _name_problems(info: BpmnInfo) -> list[DefinitionIssue]:
+    """A "name.<language>" property must name a language code and carry text."""
+    issues = []
+    for owner, props in [*info.process_properties.items(), *info.properties.items()]:
+        for key, text in props.items():
+            if not key.startswith(NAME_PROPERTY_PREFIX):
+                continue
+            language = key[len(NAME_PROPERTY_PREFIX):]
+            if not _LANGUAGE.match(language):
+                issues.append(DefinitionIssue(
+                    f"property {key!r}: {language!r} is not a language code such as 'en' or 'zh_CN'", owner))
+            elif not text.strip():
+                issues.append(DefinitionIssue(f"property {key!r} is empty: give the name in that language", owner))
     return issues
 
 

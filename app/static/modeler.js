@@ -4,6 +4,7 @@
   const cfg = JSON.parse(document.getElementById('modeler-config').textContent);
   const SPIFF = 'http://spiffworkflow.org/bpmn/schema/1.0/core';
   const FORM_PROPERTY = 'formJsonSchemaFilename';
+  const NAME_EN_PROPERTY = 'name.en';  // the element's (or a pool's process's) name in English
   const $ = (id) => document.getElementById(id);
   const modeler = new BpmnJS({ container: '#canvas' });
   window.bpmnModeler = modeler;
@@ -33,8 +34,9 @@
     const p = ps && (ps.$children || []).find((c) => c.name === name);
     return p ? (p.value || '') : '';
   }
-  function setProp(el, name, value) {
-    const bo = el.businessObject;
+  // Sets a spiffworkflow property on `target` (default: the element's own business object; for a pool, its process).
+  function setProp(el, name, value, target) {
+    const bo = target || el.businessObject;
     const ee = ensureExt(bo);
     let ps = findExt(bo, 'spiffworkflow:properties');
     if (!ps) { ps = moddle.createAny('spiffworkflow:properties', SPIFF, { $children: [] }); ee.values.push(ps); }
@@ -43,7 +45,13 @@
     if (!value) { if (p) ps.$children.splice(ps.$children.indexOf(p), 1); }
     else if (!p) ps.$children.push(moddle.createAny('spiffworkflow:property', SPIFF, { name: name, value: value }));
     else p.value = value;
-    modeling.updateProperties(el, { extensionElements: ee });
+    if (bo === el.businessObject) modeling.updateProperties(el, { extensionElements: ee });
+    else modeling.updateModdleProperties(el, bo, { extensionElements: ee });
+  }
+  // Whose English name the field edits: a pool's process (the process name), else the element itself.
+  function nameTarget(el) {
+    const bo = el.businessObject;
+    return bo.$type === 'bpmn:Participant' ? bo.processRef : bo;
   }
   function eventDef(bo, type) { return (bo.eventDefinitions || []).find((d) => d.$type === type); }
 
@@ -66,6 +74,9 @@
     $('p-name').value = bo.name || '';
     $('p-doc').value = (bo.documentation && bo.documentation[0] && bo.documentation[0].text) || '';
     document.querySelectorAll('#sel-form [data-for]').forEach((f) => { f.hidden = f.dataset.for !== 'doc'; });
+    const target = nameTarget(el);
+    show('nameEn', !!target && type !== 'lane' && type !== 'sequenceFlow');
+    $('p-name-en').value = target ? getProp(target, NAME_EN_PROPERTY) : '';
     if (type === 'lane') {
       show('doc', false); show('lane', true);
       const code = bo.id.startsWith('lane_') ? bo.id.slice(5) : bo.id;
@@ -104,6 +115,7 @@
 
   function onChange(id, handler) { $(id).addEventListener('change', () => { if (current) handler(current); }); }
   onChange('p-name', (el) => modeling.updateProperties(el, { name: $('p-name').value }));
+  onChange('p-name-en', (el) => setProp(el, NAME_EN_PROPERTY, $('p-name-en').value.trim(), nameTarget(el)));
   onChange('p-doc', (el) => {
     const text = $('p-doc').value;
     modeling.updateProperties(el, { documentation: text ? [moddle.create('bpmn:Documentation', { text: text })] : [] });

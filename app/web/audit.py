@@ -13,6 +13,7 @@ from ..models import HumanTask, Organisation
 from ..services import admin, replay
 from ..services.definitions import deployed_processes
 from ..services.errors import ValidationFailed
+from .filters import step_name
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 admin_bp = Blueprint("admin", __name__)
@@ -88,6 +89,8 @@ def show(instance_id: int):  # noqa: ANN201
 def replay_json(instance_id: int):  # noqa: ANN201
     instance = replay.get_instance(instance_id, current_user)
     data = replay.replay_data(instance)
+    for step in data["steps"]:  # names in the UI language, as on the page around the timeline
+        step["name"] = step_name(instance.version, step.get("element"), step.get("name")) or step.get("name")
     data["selected"] = replay.step_at(data["steps"], request.args.get("at"))
     replay.record_view(current_user, "audit.replay_json", instance)
     db.session.commit()

@@ -81,15 +81,35 @@ def group_name(code: str | None) -> str:
     return zh if ui_language() == "zh_CN" else en
 
 
-def step_name(version: Any, name: str | None) -> str:
-    """A step's name in the UI language: a form's title is its step's name, so the form's translation serves."""
+def _names(version: Any, language: str) -> dict[str, str]:
+    """Element and process names in a language, from the version's "name.<language>" properties."""
+    names = getattr(version, "names", None)  # a compiled process carries them itself
+    if names is None:
+        names = compiled_for(version).names
+    return names.get(language, {})
+
+
+def step_name(version: Any, spec_id: str | None, name: str | None) -> str:
+    """A step's name in the UI language: the diagram's translation of the element, else its form's title."""
     language = ui_language()
     if not name or language == "zh_CN":
         return name or ""
+    translated = _names(version, language).get(spec_id or "")
+    if translated:
+        return translated
+    # A form's title is its step's name, so a diagram without element translations still gets its forms'.
     for schema in compiled_for(version).forms.values():
         if schema.get("title") == name:
             return localized(schema, language).get("title") or name
     return name
+
+
+def process_name(version: Any) -> str:
+    """A process's name in the UI language (a version or a compiled process), else its diagram name."""
+    language = ui_language()
+    if language == "zh_CN":
+        return version.name
+    return _names(version, language).get(version.process_id) or version.name
 
 
 def register_filters(app: Flask) -> None:
@@ -100,6 +120,7 @@ def register_filters(app: Flask) -> None:
         form_fields=field_order,
         localized_form=lambda schema: localized(schema, ui_language()),
         step_name=step_name,
+        process_name=process_name,
         form_choices=choices,
         now=utcnow,
         group_name=group_name,

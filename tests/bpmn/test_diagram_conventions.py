@@ -1,6 +1,7 @@
-"""Conventions every diagram in bpmn/ keeps: ids, lanes, Chinese documentation, complete BPMN DI."""
+"""Conventions every diagram in bpmn/ keeps: ids, lanes, Chinese documentation, English names, complete BPMN DI."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ NS = {
     "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI",
     "dc": "http://www.omg.org/spec/DD/20100524/DC",
     "di": "http://www.omg.org/spec/DD/20100524/DI",
+    "spiffworkflow": "http://spiffworkflow.org/bpmn/schema/1.0/core",
 }
 NODE_TAGS = {"startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
              "task", "userTask", "manualTask", "scriptTask", "serviceTask", "businessRuleTask", "sendTask",
@@ -50,6 +52,29 @@ def test_ids_lanes_and_documentation(path):
             assert CJK.search(el.get("name") or ""), f"{node_id}: the step's Chinese name"
     for flow_id in flows:
         assert re.fullmatch(r"[a-z][a-z0-9_]*", flow_id), flow_id
+
+
+def _property(el, name: str) -> str | None:
+    found = el.find(f"bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property[@name='{name}']", NS)
+    return found.get("value") if found is not None else None
+
+
+@pytest.mark.parametrize("path", DIAGRAMS, ids=lambda p: p.name)
+def test_every_named_step_and_the_process_have_an_english_name(path):
+    """The UI speaks English on request: every name a page can show has its English beside it (name.en)."""
+    _, process, nodes, _ = _load(path)
+    missing = [el_id for el_id, el in [(process.get("id"), process), *nodes.items()]
+               if el.get("name") and not (_property(el, "name.en") or "").strip()]
+    assert not missing, f"no English name (spiffworkflow property name.en): {missing}"
+    for el_id, el in [(process.get("id"), process), *nodes.items()]:
+        english = _property(el, "name.en")
+        if english is not None:
+            assert not CJK.search(english), f"{el_id}: name.en is not English: {english!r}"
+            assert english == english.strip() and not english.endswith("."), f"{el_id}: {english!r}"
+        form = _property(el, "formJsonSchemaFilename")
+        if form and english:  # a form's title is its step's name, in both languages
+            schema = json.loads((ROOT / "forms" / process.get("id") / form).read_text(encoding="utf-8"))
+            assert schema["x-translations"]["en"]["title"] == english, f"{el_id}: form title {form}"
 
 
 @pytest.mark.parametrize("path", DIAGRAMS, ids=lambda p: p.name)

@@ -22,6 +22,13 @@ def _select(page: Page, element_id: str) -> None:
     expect(page.locator("#sel-id")).to_have_text(element_id)
 
 
+def _select_in_modeler(page: Page, element_id: str) -> None:
+    """Select through bpmn-js itself, for elements whose hit area the palette may cover (a pool's edge)."""
+    page.evaluate("""(id) => { const m = window.bpmnModeler;
+        m.get('selection').select(m.get('elementRegistry').get(id)); }""", element_id)
+    expect(page.locator("#sel-id")).to_have_text(element_id)
+
+
 def _versions(page: Page) -> list[int]:
     page.goto("/modeler/incident/versions")
     return [int(v) for v in page.locator("#history tbody tr").evaluate_all("rows => rows.map(r => r.dataset.version)")]
@@ -46,6 +53,28 @@ def test_rename_task_and_deploy_next_version(page: Page):
     expect(page.locator("#diff")).to_contain_text("close_incident")
     expect(page.locator("#diff")).to_contain_text("事件关闭（浏览器）")
     expect(page.locator('#right g.djs-element[data-element-id="close_incident"]')).to_be_visible()
+
+
+def test_english_names_of_a_step_and_of_the_process_are_edited_beside_the_names(page: Page):
+    login(page, "owner")
+    number = _open_editor(page)
+    _select_in_modeler(page, "determine_priority")  # beneath the palette at this zoom
+    expect(page.locator("#p-name-en")).to_have_value("Determine the incident priority")
+    page.fill("#p-name-en", "Set the incident priority")
+    page.locator("#p-name-en").press("Tab")
+    _select_in_modeler(page, "incident_participant")  # the pool: its English name is the process's
+    expect(page.locator("#p-name-en")).to_have_value("Incident management")
+    page.fill("#p-name-en", "Incidents")
+    page.locator("#p-name-en").press("Tab")
+    _select_in_modeler(page, "flow_in_scope_gateway_to_determine_priority")
+    expect(page.locator("#p-name-en")).to_be_hidden()  # flows are not named in the UI
+    page.click("#save")
+    expect(page.locator("#current-version")).to_have_text(str(number + 1))
+    xml = page.request.get(f"/modeler/incident/versions/{number + 1}/bpmn").text()
+    assert 'name="name.en" value="Set the incident priority"' in xml
+    assert 'name="name.en" value="Incidents"' in xml
+    page.goto("/modeler?lang=en")
+    expect(page.locator('tr[data-process="incident"] td').first).to_contain_text("Incidents")
 
 
 def test_broken_diagram_is_marked_and_not_deployed(page: Page):

@@ -75,3 +75,59 @@ def test_task_names_follow_the_language_where_the_form_translates_them(db, login
     start = _texts("start.schema.json")
     assert f"{escape(start['x-translations']['en']['title'])}" in history  # the start event's step
     assert f"<strong>Task ready</strong> {escape(english)}" in history
+
+
+def _recorded_incident(db, desk) -> int:
+    """An incident past its first task, so its history holds script tasks, gateways and decisions."""
+    response = desk.post("/incidents/record", data=form_post(start_data()))
+    instance_id = int(response.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
+    task = ready_task(instance_id)
+    assert desk.post(f"/tasks/{task.id}", data=form_post(record())).status_code == 302
+    return instance_id
+
+
+def test_process_names_and_steps_without_forms_follow_the_language(db, login_as) -> None:
+    desk = login_as("service_desk")
+    instance_id = _recorded_incident(db, desk)
+    zh = desk.get(f"/instances/{instance_id}?lang=zh_CN").data.decode()
+    assert "<small>事件管理 v" in zh
+    assert "确定事件优先级" in zh and "登记事件记录" in zh  # a decision and a script task, by their diagram names
+    en = desk.get(f"/instances/{instance_id}?lang=en").data.decode()
+    assert "<small>Incident management v" in en
+    assert "Determine the incident priority" in en and "Record the incident<" in en
+    assert "确定事件优先级" not in en and "事件管理 v" not in en
+    # Wherever a process is chosen or listed, it is named in the page's language.
+    assert ">Incident management</option>" in desk.get("/?lang=en").data.decode()
+    assert ">事件管理</option>" in desk.get("/?lang=zh_CN").data.decode()
+    assert "Incident management <small>incident</small>" in desk.get("/processes?lang=en").data.decode()
+
+
+def test_the_auditors_replay_names_steps_in_the_page_language(db, login_as) -> None:
+    instance_id = _recorded_incident(db, login_as("service_desk"))
+    auditor = login_as("auditor")
+    assert ">Incident management</option>" in auditor.get("/audit/instances?lang=en").data.decode()
+    assert "<small>Incident management v" in auditor.get(f"/audit/instances/{instance_id}?lang=en").data.decode()
+    names = {s["element"]: s["name"] for s in auditor.get(f"/audit/instances/{instance_id}/replay.json").json["steps"]}
+    assert names["determine_priority"] == "Determine the incident priority"  # the cookie keeps English
+    names = {s["element"]: s["name"]
+             for s in auditor.get(f"/audit/instances/{instance_id}/replay.json?lang=zh_CN").json["steps"]}
+    assert names["determine_priority"] == "确定事件优先级"
+
+
+def test_a_version_without_english_names_falls_back_to_form_titles_then_the_diagram(db, login_as, user) -> None:
+    import re
+
+    from app.services.definitions import bundle_from_directories, deploy_bundle
+
+    root = FORMS.parent
+    (bundle,) = bundle_from_directories(root / "bpmn" / "incident.bpmn", root / "dmn", FORMS)
+    bundle.bpmn = re.sub(rb'<spiffworkflow:property name="name\.en" value="[^"]*" />', b"", bundle.bpmn)
+    version, created = deploy_bundle(bundle, user("admin"))
+    assert created
+    desk = login_as("service_desk")
+    instance_id = _recorded_incident(db, desk)
+    assert db.session.get(ProcessInstance, instance_id).version_id == version.id
+    en = desk.get(f"/instances/{instance_id}?lang=en").data.decode()
+    assert "<small>事件管理 v" in en and "确定事件优先级" in en  # nothing to translate with
+    detect = _texts("detect_and_record.schema.json")["x-translations"]["en"]["title"]
+    assert escape(detect) in en  # a user task still gets its form's English title

@@ -1,4 +1,5 @@
 """Deploy-time validation: every broken diagram is refused with the element id, nothing half-deployed."""
+import re
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,29 @@ def test_changed_file_makes_new_version_and_old_instances_keep_theirs(db, user):
     assert old.version_id != version.id
     new = incident.record_incident(desk, start_data(symptoms="新版本实例"))
     assert new.version_id == version.id
+
+
+def test_names_in_other_languages_are_read_from_name_properties():
+    compiled = _compile(_bundle().bpmn)
+    english = compiled.names["en"]
+    assert english["incident"] == "Incident management"  # the process, from its own properties
+    assert english["determine_priority"] == "Determine the incident priority"  # a step without a form
+    assert english["in_scope_gateway"] == "In scope?"
+    assert set(compiled.names) == {"en"}
+
+
+@pytest.mark.parametrize(("prop", "message"), [
+    ('name="name.en" value="  "', "is empty"),
+    ('name="name.EN!" value="Triage"', "not a language code"),
+])
+def test_malformed_name_properties_are_refused(prop, message):
+    bpmn = _bundle().bpmn.replace(b'name="name.en" value="In scope?"', prop.encode(), 1)
+    assert bpmn != _bundle().bpmn
+    issues = _issues(bpmn)
+    assert any(i.element_id == "in_scope_gateway" and message in i.message for i in issues), issues
+
+
+def test_a_diagram_without_name_properties_still_compiles():
+    bpmn = re.sub(rb'<spiffworkflow:property name="name\.en" value="[^"]*" />', b"", _bundle().bpmn)
+    assert b"name.en" not in bpmn
+    assert _compile(bpmn).names == {}
