@@ -84,7 +84,7 @@ def _impact_offset() -> int:
 def show(code: str):  # noqa: ANN201
     ci = cmdb.get_ci(current_user, code)
     return render_template(
-        "cmdb/show.html", ci=ci, cls=cmdb.CLASSES[ci.ci_type] if ci.ci_type in cmdb.CLASSES else None,
+        "cmdb/show.html", ci=ci,
         schema=localized(cmdb.class_schema(ci.ci_type), ui_language()) if ci.ci_type in cmdb.CLASSES else {
             "properties": {}},
         relations=cmdb.relations_of(ci), incidents=cmdb.linked_incidents(ci), cases=cmdb.linked_cases(ci),

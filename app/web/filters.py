@@ -81,6 +81,16 @@ def group_name(code: str | None) -> str:
     return zh if ui_language() == "zh_CN" else en
 
 
+def ci_class(code: str | None) -> str:
+    """A CI class by its label in the UI language; an unknown class by its code."""
+    from ..services.cmdb import CLASSES
+
+    cls = CLASSES.get(code or "")
+    if cls is None:
+        return code or "—"
+    return cls[1] if ui_language() == "zh_CN" else cls[2]
+
+
 def _names(version: Any, language: str) -> dict[str, str]:
     """Element and process names in a language, from the version's "name.<language>" properties."""
     names = getattr(version, "names", None)  # a compiled process carries them itself
@@ -124,6 +134,7 @@ def register_filters(app: Flask) -> None:
         form_choices=choices,
         now=utcnow,
         group_name=group_name,
+        ci_class=ci_class,
         task_state=lambda s: TASK_STATES.get(s, s),
         instance_state=lambda s: INSTANCE_STATES.get(s, s),
         event_label=lambda s: EVENT_LABELS.get(s, s),

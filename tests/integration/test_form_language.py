@@ -131,3 +131,15 @@ def test_a_version_without_english_names_falls_back_to_form_titles_then_the_diag
     assert "<small>事件管理 v" in en and "确定事件优先级" in en  # nothing to translate with
     detect = _texts("detect_and_record.schema.json")["x-translations"]["en"]["title"]
     assert escape(detect) in en  # a user task still gets its form's English title
+
+
+def test_ci_classes_and_the_editors_groups_follow_the_language(db, login_as) -> None:
+    line1 = login_as("support_line_1")
+    assert ": 服务器 ·" in line1.get("/cmdb/SRV-DB-01?lang=zh_CN").data.decode()
+    page = line1.get("/cmdb/SRV-DB-01?lang=en").data.decode()
+    assert "Class: Server ·" in page and ": 服务器 ·" not in page
+    listing = line1.get("/cmdb?lang=en").data.decode()
+    assert "<td>Server</td>" in listing and "Server: " in listing  # the column and the counts
+    owner = login_as("process_owner")
+    editor = owner.get("/modeler/incident?lang=en").data.decode()
+    assert 'data-name="服务台">service_desk · Service desk</option>' in editor  # a lane keeps the Chinese role
