@@ -21,6 +21,11 @@ class ProcessOut(Schema):
     deployed_at = fields.DateTime()
     deployed_by = fields.String(allow_none=True)
     start_form = fields.Dict(allow_none=True)
+    names = fields.Dict(keys=fields.String(), values=fields.String(),
+                        metadata={"description": "The process name in other languages, by language code"})
+    step_names = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.String()),
+                             metadata={"description": "Step names in other languages: language -> element id "
+                                                      "(a task's spec_id) -> name"})
 
 
 class StartIn(Schema):
@@ -40,6 +45,9 @@ def list_processes():  # noqa: ANN201
             "process_id": v.process_id, "name": v.name, "version": v.version, "content_hash": v.content_hash,
             "deployed_at": v.deployed_at, "deployed_by": v.deployed_by.username if v.deployed_by else None,
             "start_form": compiled.forms.get(compiled.start_form) if compiled.start_form else None,
+            "names": {lang: names[v.process_id] for lang, names in compiled.names.items() if v.process_id in names},
+            "step_names": {lang: {k: t for k, t in names.items() if k in compiled.elements}
+                           for lang, names in compiled.names.items()},
         })
     return out
 

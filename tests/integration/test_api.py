@@ -42,6 +42,12 @@ def test_processes_list_start_form(client, api_as):
     (incident,) = [p for p in response.json if p["process_id"] == "incident"]
     assert incident["name"] == "事件管理" and incident["version"] >= 1
     assert "symptoms" in incident["start_form"]["properties"]
+    # Names stay as in the diagram; their English comes beside them, a step's keyed by its spec_id.
+    assert incident["names"] == {"en": "Incident management"}
+    english = incident["step_names"]["en"]
+    assert english["determine_priority"] == "Determine the incident priority"
+    assert english["detect_and_record"] == "Detect and record incident"
+    assert "incident" not in english
 
 
 def test_full_lifecycle_over_api(client, api_as, db):
