@@ -4,6 +4,14 @@
   var root = document.getElementById("replay");
   if (!root) { return; }
   var labels = JSON.parse(root.getAttribute("data-labels") || "{}");
+  // Times in the product's time zone and format (as on every other page), not the browser's: an auditor
+  // compares them with the case page and the audit package.
+  var zone = root.getAttribute("data-timezone") || undefined;
+  var parts = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+                second: "2-digit", hourCycle: "h23", timeZone: zone };
+  var dateTime = new Intl.DateTimeFormat("sv-SE", parts);  // sv-SE writes ISO order: 2026-11-26 14:45:47
+  var timeOnly = new Intl.DateTimeFormat("sv-SE", { hour: "2-digit", minute: "2-digit", second: "2-digit",
+                                                    hourCycle: "h23", timeZone: zone });
   var MARKERS = ["replay-completed", "replay-active", "replay-flow", "replay-current"];
   var viewer = new BpmnJS({ container: "#canvas" });
   var slider = document.getElementById("step-slider");
@@ -38,7 +46,7 @@
     text("d-type", labels[step.type] || step.type);
     text("d-element", step.name ? step.name + " (" + step.element + ")" : (step.element || ""));
     text("d-actor", step.actor || (labels._system || "system"));
-    text("d-at", new Date(step.at).toLocaleString());
+    text("d-at", dateTime.format(new Date(step.at)));
     text("d-org", step.organisation);
     text("d-form", json(step.form_data));
     text("d-changes", json(step.changes));
@@ -56,7 +64,7 @@
       li.setAttribute("data-seq", String(step.seq));
       var b = document.createElement("button");
       b.type = "button";
-      b.textContent = new Date(step.at).toLocaleTimeString() + " " + (labels[step.type] || step.type) +
+      b.textContent = timeOnly.format(new Date(step.at)) + " " + (labels[step.type] || step.type) +
         (step.name ? " · " + step.name : "") + (step.actor ? " · " + step.actor : "");
       b.addEventListener("click", function () { render(i); });
       li.appendChild(b);

@@ -171,3 +171,24 @@ def test_auditor_steps_through_an_escalated_incident(replay_page: Page, replay_s
     assert int(page.locator("#replay").get_attribute("data-step") or "0") > 0
     steps = page.evaluate("window.replayState.steps.slice(0, window.replayState.index + 1).map(s => s.type)")
     assert "link_created" in steps
+
+
+def test_replay_times_are_in_the_products_time_zone_whatever_the_browsers(browser, replay_server) -> None:
+    """An auditor abroad (or a browser set to UTC) sees the same times as the case page and the audit package."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    url, facts = replay_server
+    context = browser.new_context(base_url=url, locale="en-US", timezone_id="America/New_York")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        login(page, "auditor")
+        page.goto(f"/audit/instances/{facts['id']}?lang=en")
+        expect(page.locator("#replay")).to_have_attribute("data-ready", "true")
+        first = page.evaluate("window.replayState.steps[0]")
+        local = datetime.fromisoformat(first["at"]).astimezone(ZoneInfo(TestConfig.BABEL_DEFAULT_TIMEZONE))
+        expect(page.locator("#d-at")).to_have_text(local.strftime("%Y-%m-%d %H:%M:%S"))
+        expect(page.locator("#timeline li").first).to_contain_text(local.strftime("%H:%M:%S") + " ")
+    finally:
+        context.close()
