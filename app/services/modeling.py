@@ -312,6 +312,9 @@ def _reading(version: ProcessVersion) -> dict[str, dict[str, Any]]:
                                "condition": flow["condition"] or ""}
     for lane_id, name in info.lanes.items():
         out[lane_id] = {"type": "lane", "name": name}
+    # The process itself: its name and properties (e.g. its English name) change too.
+    out[version.process_id] = {"type": "process", "name": info.process_names.get(version.process_id, ""),
+                               "properties": info.process_properties.get(version.process_id, {})}
     return out
 
 

@@ -117,6 +117,19 @@ def test_history_and_compare(db, user):
     assert diff["added"] == [] and diff["removed"] == []
 
 
+def test_compare_shows_a_changed_english_name_of_a_step_and_of_the_process(db, user):
+    current = latest_version("incident")
+    xml = current.bpmn_xml.replace('value="Incident management"', 'value="Incidents"', 1)
+    xml = xml.replace('value="In scope?"', 'value="Ours to handle?"', 1)
+    new, created = modeling.deploy_upload("incident", xml.encode("utf-8"), user("owner"))
+    assert created
+    changed = {c["id"]: c for c in modeling.compare("incident", current.version, new.version)["changed"]}
+    assert set(changed) == {"incident", "in_scope_gateway"}
+    assert changed["incident"]["type"] == "process"
+    assert changed["incident"]["changes"]["properties"]["to"]["name.en"] == "Incidents"
+    assert changed["in_scope_gateway"]["changes"]["properties"]["to"]["name.en"] == "Ours to handle?"
+
+
 def _running_incident(user):
     instance = incident.report_fault(user("reporter"), start_data())
     db_task = next(t for t in instance_tasks(instance))
