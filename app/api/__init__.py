@@ -1,8 +1,28 @@
 """JSON API under /api/v1 (flask-smorest); bearer-token authentication only, so no CSRF surface."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from .common import ProblemSchema
+
+
+class ItsmApi(Api):
+    """flask-smorest's Api answering its own errors (bad arguments, unknown routes) in the body our services' refusals
+    have, and documenting that one body as every operation's default error response."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error: HTTPException) -> tuple[dict[str, Any], int, dict]:
+        payload, status, headers = super().handle_http_exception(error)
+        body: dict[str, Any] = {"error": (error.name or "error").lower().replace(" ", "_").replace("'", ""),
+                                "message": payload.get("message") or error.description or error.name}
+        if "errors" in payload:
+            body["errors"] = payload["errors"]
+        return body, status, headers
 
 
 def register_api(app: Flask) -> Api:
@@ -17,7 +37,7 @@ def register_api(app: Flask) -> Api:
     from . import sla as sla_api
 
     # One Api per application: its OpenAPI spec and blueprint registrations are per app.
-    api = Api(app)
+    api = ItsmApi(app)
     app.extensions["api"] = api
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.schema("TaskDetail", schema=tasks.TaskDetail)

@@ -6,7 +6,7 @@ from functools import wraps
 from typing import Any
 
 from flask import g, request
-from marshmallow import Schema, fields
+from marshmallow import INCLUDE, Schema, fields
 
 from ..models import ProcessInstance, User
 from ..services.errors import ServiceError
@@ -43,9 +43,21 @@ def api_user() -> User:
 
 
 class ProblemSchema(Schema):
-    error = fields.String()
-    message = fields.String()
-    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    """The one body of every API error: a machine-readable code, a message, and details where they apply."""
+
+    class Meta:
+        unknown = INCLUDE  # a refusal may name more details (documented where an operation answers with them)
+
+    error = fields.String(required=True, metadata={
+        "description": "What went wrong, for programs: not_found, forbidden, unauthorized, conflict, "
+                       "validation_failed, unprocessable_entity, definition_invalid, process_error, unavailable, ..."})
+    message = fields.String(required=True, metadata={"description": "What went wrong, for people"})
+    errors = fields.Dict(metadata={
+        "description": "Per-field messages: field -> messages (400 validation_failed), or location -> field -> "
+                       "messages (422, request arguments that do not match the operation's schema)"})
+    issues = fields.List(fields.Dict(), metadata={"description": "422 definition_invalid: each problem found"})
+    state = fields.String(metadata={"description": "409 conflict: the state the task or case is in now"})
+    element_id = fields.String(allow_none=True, metadata={"description": "422 process_error: the failing element"})
 
 
 class TaskSchema(Schema):

@@ -165,3 +165,35 @@ def test_openapi_document(client):
         assert path in paths, path
     assert "bearerAuth" in doc["components"]["securitySchemes"]
     assert {"400", "403", "409"} <= set(paths["/api/v1/tasks/{task_id}/complete"]["post"]["responses"])
+
+
+# Every way the API can refuse, by whoever refuses: our services, the token check, webargs, Werkzeug's routing.
+ERROR_CASES = [
+    ("no token", None, "GET", "/api/v1/tasks", None, 401, "unauthorized"),
+    ("not allowed", "service_desk", "GET", "/api/v1/groups", None, 403, "forbidden"),
+    ("unknown route", "service_desk", "GET", "/api/v1/no/such/route", None, 404, "not_found"),
+    ("unknown instance", "service_desk", "GET", "/api/v1/instances/999999", None, 404, "not_found"),
+    ("unknown process", "service_desk", "POST", "/api/v1/processes/nope/instances", {"data": {}}, 404, "not_found"),
+    ("wrong method", "service_desk", "DELETE", "/api/v1/processes", None, 405, "method_not_allowed"),
+    ("arguments off the schema", None, "POST", "/api/v1/auth/token", {"username": "desk"}, 422,
+     "unprocessable_entity"),
+    ("invalid form data", "service_desk", "POST", "/api/v1/processes/incident/instances", {"data": {"impact": 7}},
+     400, "validation_failed"),
+]
+
+
+@pytest.mark.parametrize(("case", "role", "method", "path", "body", "status", "error"), ERROR_CASES,
+                         ids=[c[0] for c in ERROR_CASES])
+def test_every_error_has_the_one_documented_body(client, api_as, case, role, method, path, body, status, error):
+    import jsonschema
+
+    doc = client.get("/api/v1/openapi.json").json
+    problem = doc["components"]["schemas"]["Problem"]
+    assert doc["components"]["responses"]["DEFAULT_ERROR"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"}
+    response = client.open(path, method=method, json=body, headers=api_as(role) if role else {})
+    assert response.status_code == status, response.json
+    assert response.json["error"] == error and response.json["message"]
+    jsonschema.validate(response.json, problem)
+    if status == 422:  # webargs' messages, by location and field
+        assert response.json["errors"] == {"json": {"password": ["Missing data for required field."]}}
