@@ -14,7 +14,7 @@ from ..i18n import ui_language
 from ..models import Group
 from ..models.base import utcnow
 from ..services.definitions import compiled_for
-from ..services.forms import choices, field_order, localized
+from ..services.forms import choice_labels, choices, field_order, localized
 
 TASK_STATES = {"ready": _l("Open"), "completed": _l("Completed"), "cancelled": _l("Cancelled")}
 INSTANCE_STATES = {"running": _l("Running"), "completed": _l("Completed"), "cancelled": _l("Cancelled")}
@@ -47,6 +47,44 @@ EVENT_LABELS = {
     "message_queued": _l("Message kept until awaited"),
     "message_unrouted": _l("Message not delivered"),
 }
+
+# Codes the application stores, by what people read: the same word in every list, select and record.
+LABELS: dict[str, dict[str, Any]] = {
+    "ci_status": {"planned": _l("Planned"), "in_use": _l("In use"), "under_maintenance": _l("Under maintenance"),
+                  "retired": _l("Retired"), "disposed": _l("Disposed")},
+    "relation": {"runs_on": _l("runs on"), "depends_on": _l("depends on"), "connected_to": _l("connected to"),
+                 "part_of": _l("is part of"), "provides_service": _l("provides the service")},
+    "asset_type": {"network_device": _l("Network device"), "server": _l("Server"), "pc": _l("PC"),
+                   "printer": _l("Printer"), "component": _l("Component"), "software_licence": _l("Software licence"),
+                   "spare": _l("Spare part")},
+    "asset_status": {"procurement": _l("Being procured"), "stock": _l("In stock"), "in_use": _l("In use"),
+                     "repair": _l("Under repair"), "retired": _l("Written off")},
+    "article_status": {"draft": _l("Draft"), "under_review": _l("Under review"), "published": _l("Published"),
+                       "retired": _l("Withdrawn")},
+    "alert_status": {"firing": _l("Firing"), "resolved": _l("Resolved")},
+    "incident_status": INCIDENT_STATUS,
+}
+
+
+def label(kind: str, code: str | None) -> str:
+    """A stored code (a CI's status, a relation type, ...) as people read it; an unknown code as it is."""
+    if not code:
+        return "—"
+    text = LABELS.get(kind, {}).get(code)
+    return str(text) if text is not None else code
+
+
+def knowledge_category(code: str | None) -> str:
+    """A knowledge article's category by the knowledge form's label for it, in the UI language."""
+    from ..services.definitions import latest_version
+
+    if not code:
+        return "—"
+    if "knowledge_categories" not in g:
+        version = latest_version("knowledge")
+        forms = compiled_for(version).forms if version is not None else {}
+        g.knowledge_categories = choice_labels(forms, ui_language()).get("category", {})
+    return g.knowledge_categories.get(code, code)
 
 
 def _tz() -> ZoneInfo:
@@ -135,6 +173,8 @@ def register_filters(app: Flask) -> None:
         now=utcnow,
         group_name=group_name,
         ci_class=ci_class,
+        label=label,
+        knowledge_category=knowledge_category,
         task_state=lambda s: TASK_STATES.get(s, s),
         instance_state=lambda s: INSTANCE_STATES.get(s, s),
         event_label=lambda s: EVENT_LABELS.get(s, s),

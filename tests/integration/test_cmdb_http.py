@@ -12,8 +12,8 @@ def test_ci_page_shows_attributes_relations_impact_incidents_and_history(login_a
     page = login_as("support_line_1").get("/cmdb/SRV-DB-01")
     assert page.status_code == 200
     html = page.data.decode()
-    for text in ("srv-db-01", "10.0.1.10", "runs_on", "DB-ORA-01", "SVC-EQM", "WEB-PORTAL", 'id="impact"',
-                 'id="history"', 'id="incidents"', 'id="cases"'):
+    for text in ("srv-db-01", "10.0.1.10", "<strong>运行于</strong>", "DB-ORA-01", "SVC-EQM", "WEB-PORTAL",
+                 'id="impact"', 'id="history"', 'id="incidents"', 'id="cases"'):
         assert text in html, text
     assert login_as("requester").get("/cmdb/SRV-DB-01").status_code == 403
     assert login_as("support_line_1").get("/cmdb/WEB-PORTAL").status_code == 403  # the city's CI

@@ -5,6 +5,8 @@ import json
 from html import escape
 from pathlib import Path
 
+import pytest
+
 from app.models import ProcessInstance
 from tests.integration.helpers import form_post, ready_task
 from tests.support import record, start_data
@@ -143,3 +145,38 @@ def test_ci_classes_and_the_editors_groups_follow_the_language(db, login_as) -> 
     owner = login_as("process_owner")
     editor = owner.get("/modeler/incident?lang=en").data.decode()
     assert 'data-name="服务台">service_desk · Service desk</option>' in editor  # a lane keeps the Chinese role
+
+
+# Stored codes are shown by their labels, in either language, wherever a page lists or offers them.
+CODE_LABELS = [
+    ("support_line_1", "/cmdb/SRV-DB-01", "使用中", "In use", 'data-status="in_use"'),  # a CI's status
+    ("support_line_1", "/cmdb/SRV-DB-01", "<strong>运行于</strong>", "<strong>runs on</strong>", None),  # a relation
+    ("support_line_1", "/cmdb", ">规划中</option>", ">Planned</option>", None),  # the status filter
+    ("support_line_1", "/cmdb", "<td>使用中</td>", "<td>In use</td>", None),
+    ("service_desk", "/knowledge", "<td>已发布</td>", "<td>Published</td>", None),  # an article's status
+]
+
+
+@pytest.mark.parametrize(("role", "url", "zh", "en", "marker"), CODE_LABELS)
+def test_stored_codes_are_shown_by_their_labels(db, login_as, role, url, zh, en, marker) -> None:
+    client = login_as(role)
+    chinese = client.get(url + "?lang=zh_CN").data.decode()
+    english = client.get(url + "?lang=en").data.decode()
+    assert zh in chinese and en in english
+    if marker:  # the code itself stays in the markup for scripts and tests
+        assert marker in chinese
+
+
+def test_knowledge_categories_and_asset_labels(db, login_as) -> None:
+    from app.services import assets
+
+    desk = login_as("service_desk")
+    listing = desk.get("/knowledge?lang=en").data.decode()
+    assert "<td>Infrastructure</td>" in listing or "<td>User terminal</td>" in listing
+    assert "<td>terminal</td>" not in listing and "<td>network</td>" not in listing
+    writer = login_as("configuration_lead")
+    asset = assets.create_asset(writer.user, asset_type="printer", name="激光打印机")
+    db.session.flush()
+    page = writer.get(f"/assets/{asset.tag}?lang=en").data.decode()
+    assert "<dd>Printer</dd>" in page and 'data-status="procurement">Being procured</dd>' in page
+    assert ">In stock</option>" in page  # the next states offered, by label
