@@ -39,6 +39,13 @@ def create_app(config: dict[str, Any] | type | None = None) -> Flask:
     register_api(app)
     register_web(app)  # after the API: its HTTPException handler answers HTML outside /api/
     register_cli(app)
+    if app.config.get("TRUSTED_PROXIES"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Behind N reverse proxies the client's address is the Nth from the right in X-Forwarded-For (the
+        # security log records it); without them the header is the client's own claim and is ignored.
+        n = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     _sqlite_pragmas(app)
     _commit_read_only_requests(app)
     return app

@@ -70,6 +70,19 @@ def register_cli(app: Flask) -> None:
         db.session.commit()
         click.echo(f"created {username}")
 
+    @app.cli.command("unlock-user")
+    @click.argument("username")
+    def unlock_user_cmd(username: str) -> None:
+        """Lift a login lock (too many failed logins) before it ends by itself."""
+        from .services.accounts import unlock
+
+        try:
+            unlock(username, actor="cli")
+        except ServiceError as exc:
+            raise click.ClickException(exc.message) from None
+        db.session.commit()
+        click.echo(f"unlocked {username}")
+
     @app.cli.command("traceability")
     @click.option("--check", is_flag=True, help="Fail if docs/traceability.md is stale or a step is unmapped.")
     def traceability_cmd(check: bool) -> None:

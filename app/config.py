@@ -43,6 +43,12 @@ class Config:
     BABEL_DEFAULT_TIMEZONE = os.environ.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
     LANGUAGES = ("zh_CN", "en")
     API_TOKEN_MAX_AGE = int(os.environ.get("API_TOKEN_MAX_AGE", 8 * 3600))
+    # Login failure handling: after this many failures in a row an account is locked for LOGIN_LOCK_MINUTES.
+    LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", 5))
+    LOGIN_LOCK_MINUTES = int(os.environ.get("LOGIN_LOCK_MINUTES", 15))
+    PASSWORD_MIN_LENGTH = int(os.environ.get("PASSWORD_MIN_LENGTH", 10))
+    # Reverse proxies in front (each adds to X-Forwarded-For); 0 trusts no such header.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", 0))
     WTF_CSRF_ENABLED = _bool("WTF_CSRF_ENABLED", True)
     WTF_CSRF_CHECK_DEFAULT = False  # checked explicitly for form posts; the bearer-token API is exempt
     SESSION_COOKIE_HTTPONLY = True

@@ -160,7 +160,7 @@ def login_as(app: Flask, db, user) -> callable:
         u = user(username)
         c = app.test_client()
         with c.session_transaction() as sess:
-            sess["_user_id"] = str(u.id)
+            sess["_user_id"] = u.get_id()
             sess["_fresh"] = True
         c.user = u  # type: ignore[attr-defined]
         return c

@@ -1,12 +1,14 @@
 """POST /api/v1/auth/token: exchange username and password for a bearer token."""
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from ..services.identity import authenticate, issue_token
-from .common import ApiError
+from ..extensions import db
+from ..services.accounts import AccountLocked, authenticate
+from ..services.identity import issue_token
+from .common import ApiError, ProblemSchema
 
 PREFIX = "/auth"
 blp = Blueprint("api_auth", __name__, description="Authentication")
@@ -27,9 +29,16 @@ class TokenOut(Schema):
 @blp.route("/token", methods=["POST"])
 @blp.arguments(Credentials())
 @blp.response(200, TokenOut)
+@blp.alt_response(429, schema=ProblemSchema, description="Too many failed logins: the account is locked for now "
+                  "(`Retry-After`, `locked_until`)")
 def token(creds: dict):  # noqa: ANN201
     """Obtain a bearer token."""
-    user = authenticate(creds["username"], creds["password"])
+    try:
+        user = authenticate(creds["username"], creds["password"], channel="api", remote_addr=request.remote_addr)
+    except AccountLocked:
+        db.session.commit()  # the refused try is in the security log
+        raise
+    db.session.commit()  # a failed try counts towards the lock; every try is in the security log
     if user is None:
         raise ApiError("wrong username or password")
     return {"token": issue_token(user), "token_type": "Bearer",

@@ -1,6 +1,6 @@
 """Database models: data and invariants only."""
 from .assets import Asset, AssetHistory
-from .audit import AuditView
+from .audit import AuditView, SecurityEvent
 from .cmdb import CIBaseline, CIChange, CIRelation, ConfigurationItem
 from .identity import Group, Organisation, OrgLevel, User, UserGroup
 from .incident import Incident, IncidentCI
@@ -30,6 +30,7 @@ __all__ = [
     "KnowledgeTerm",
     "MonitoringAlert",
     "AuditView",
+    "SecurityEvent",
     "BusinessCalendar",
     "BusinessKeyCounter",
     "CIChange",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
@@ -86,8 +87,11 @@ class User(UserMixin, db.Model):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
     locale: Mapped[str | None] = mapped_column(String(10))
-    # Bumping this invalidates every API token issued to the user.
+    # Bumping this invalidates every API token issued to the user and every session logged in as them.
     token_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Consecutive failed logins since the last success or lock; at the limit the account is locked for a while.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at = mapped_column(UTCDateTime(), default=utcnow)
 
     organisation: Mapped[Organisation] = relationship()
@@ -104,6 +108,9 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # flask-login
         return bool(self.active)
+
+    def get_id(self) -> str:  # flask-login: the session names the token version too, so bumping it logs out
+        return f"{self.id}:{self.token_version}"
 
     @property
     def group_codes(self) -> set[str]:

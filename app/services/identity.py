@@ -111,14 +111,6 @@ def create_user(
     return user
 
 
-def authenticate(username: str, password: str) -> User | None:
-    """Return the active user with these credentials, or None."""
-    user = db.session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active or not user.check_password(password):
-        return None
-    return user
-
-
 def _signer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="api-token")
 

@@ -32,8 +32,13 @@ def register_web(app: Flask) -> None:
     login_manager.login_message = None
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        return identity.active_user(int(user_id))
+    def load_user(session_id: str) -> User | None:
+        # "<id>:<token version>" (User.get_id): a password change or a revocation ends the other sessions too.
+        user_id, _sep, version = session_id.partition(":")
+        if not user_id.isdigit() or not version.isdigit():
+            return None  # a session from before versions were in it: log in again
+        user = identity.active_user(int(user_id))
+        return user if user is not None and user.token_version == int(version) else None
 
     # Page blueprints; new feature modules add themselves to this tuple.
     for bp in (auth.bp, inbox.bp, incidents.bp, instances.bp, processes.bp, vendor.bp, modeler.bp,
@@ -60,9 +65,10 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):  # noqa: ANN202
+        headers = getattr(exc, "headers", {})  # e.g. Retry-After on a locked account
         if request.path.startswith("/api/"):
-            return exc.to_dict(), exc.status
-        return render_template("errors/error.html", status=exc.status, message=exc.message), exc.status
+            return exc.to_dict(), exc.status, headers
+        return render_template("errors/error.html", status=exc.status, message=exc.message), exc.status, headers
 
     @app.errorhandler(OperationalError)
     def database_unavailable(exc: OperationalError):  # noqa: ANN202

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import HumanTask, Organisation
-from ..services import admin, replay
+from ..services import accounts, admin, replay
 from ..services.definitions import deployed_processes
 from ..services.errors import ValidationFailed
 from .filters import step_name
@@ -63,6 +63,18 @@ def views():  # noqa: ANN201
     username = (request.args.get("user") or "").strip() or None
     rows, has_next = replay.audit_views(current_user, username, page, PAGE_SIZE)
     return render_template("audit/views.html", rows=rows, has_next=has_next, page=page, username=username or "")
+
+
+@bp.route("/security")
+@login_required
+def security():  # noqa: ANN201
+    """Logins, failed logins, locks and password changes (the security log)."""
+    page = _page_arg()
+    username = (request.args.get("user") or "").strip()
+    kind = (request.args.get("type") or "").strip()
+    rows, has_next = accounts.security_log(current_user, username=username, kind=kind, page=page, page_size=PAGE_SIZE)
+    return render_template("audit/security.html", rows=rows, has_next=has_next, page=page, username=username,
+                           kind=kind, kinds=accounts.EVENT_TYPES)
 
 
 def _show(instance_id: int, result: dict | None = None, status: int = 200):  # noqa: ANN202

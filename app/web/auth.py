@@ -5,9 +5,11 @@ from urllib.parse import urlparse
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 
-from ..services.identity import authenticate
+from ..extensions import db
+from ..services.accounts import AccountLocked, authenticate, change_password
+from ..services.errors import ValidationFailed
 
 bp = Blueprint("auth", __name__)
 
@@ -15,10 +17,18 @@ bp = Blueprint("auth", __name__)
 @bp.route("/login", methods=["GET", "POST"])
 def login():  # noqa: ANN201
     if request.method == "POST":
-        user = authenticate(request.form.get("username", ""), request.form.get("password", ""))
+        username = request.form.get("username", "")
+        try:
+            user = authenticate(username, request.form.get("password", ""), channel="web",
+                                remote_addr=request.remote_addr)
+        except AccountLocked as exc:
+            db.session.commit()  # the refused try is in the security log
+            flash(exc.message, "error")
+            return render_template("auth/login.html", username=username), 429, exc.headers
+        db.session.commit()  # a failed try counts towards the lock; every try is in the security log
         if user is None:
             flash(_("Wrong username or password."), "error")
-            return render_template("auth/login.html", username=request.form.get("username", "")), 401
+            return render_template("auth/login.html", username=username), 401
         login_user(user)
         target = request.args.get("next") or ""
         # Only local redirects: an open redirect would make the login page a phishing aid.
@@ -33,3 +43,21 @@ def login():  # noqa: ANN201
 def logout():  # noqa: ANN201
     logout_user()
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def password():  # noqa: ANN201
+    if request.method == "POST":
+        try:
+            user = change_password(current_user._get_current_object(), request.form.get("current", ""),
+                                   request.form.get("new", ""), request.form.get("repeated", ""),
+                                   remote_addr=request.remote_addr)
+        except ValidationFailed as exc:
+            db.session.commit()  # the refused change is in the security log
+            return render_template("auth/password.html", errors=exc.errors), 400
+        db.session.commit()
+        login_user(user)  # this session carries on under the new token version; every other one has ended
+        flash(_("Your password has been changed. Other sessions and API tokens no longer work."), "success")
+        return redirect(url_for("inbox.index"))
+    return render_template("auth/password.html", errors={})

@@ -63,6 +63,10 @@ LABELS: dict[str, dict[str, Any]] = {
                        "retired": _l("Withdrawn")},
     "alert_status": {"firing": _l("Firing"), "resolved": _l("Resolved")},
     "incident_status": INCIDENT_STATUS,
+    "security_event": {"login_succeeded": _l("Logged in"), "login_failed": _l("Login failed"),
+                       "login_refused": _l("Login refused: account locked"), "account_locked": _l("Account locked"),
+                       "account_unlocked": _l("Account unlocked"), "password_changed": _l("Password changed"),
+                       "password_change_refused": _l("Password change refused")},
 }
 
 

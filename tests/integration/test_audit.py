@@ -283,8 +283,8 @@ def test_auditor_cannot_post_any_api(db, client, api_as, path):
 
 READ_ONLY_FOR_AUDITORS = {"audit.verify", "audit.reexecute", "api_audit.verify", "api_audit.reexecute",
                           "auth.login", "auth.logout", "api_auth.token"}
-# The auditor's own preferences and inbox of notifications are theirs to change (no case data).
-PERSONAL = {"notifications.settings", "notifications.read"}
+# The auditor's own preferences, inbox of notifications and password are theirs to change (no case data).
+PERSONAL = {"notifications.settings", "notifications.read", "auth.password"}
 
 
 def _snapshot(db):

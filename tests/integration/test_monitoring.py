@@ -106,7 +106,7 @@ def _login(client, db, username: str):
 
     u = db.session.scalar(select(User).where(User.username == username))
     with client.session_transaction() as sess:
-        sess["_user_id"] = str(u.id)
+        sess["_user_id"] = u.get_id()
         sess["_fresh"] = True
     return client
 

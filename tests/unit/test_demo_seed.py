@@ -9,8 +9,9 @@ from app.config import TestConfig
 from app.extensions import db as _db
 from app.models import User
 from app.models import identity as identity_models
+from app.services.accounts import authenticate
 from app.services.demo import USERS, seed_demo
-from app.services.identity import authenticate, create_user
+from app.services.identity import create_user
 from tests.conftest import DEMO_PASSWORD
 
 

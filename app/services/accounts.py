@@ -1,0 +1,148 @@
+"""Logging in and changing one's password: login failure handling, the password policy and the security log."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select
+from werkzeug.security import check_password_hash
+
+from ..extensions import db
+from ..models import SecurityEvent, User
+from ..models.base import utcnow
+from ..models.identity import hash_password
+from .errors import Forbidden, ServiceError, ValidationFailed
+
+EVENT_TYPES = ("login_succeeded", "login_failed", "login_refused", "account_locked", "account_unlocked",
+               "password_changed", "password_change_refused")
+
+
+class AccountLocked(ServiceError):
+    """Too many failed logins in a row: the account refuses every login until `until`."""
+
+    status = 429
+    code = "account_locked"
+
+    def __init__(self, message: str, until: datetime):
+        retry = max(1, int((until - utcnow()).total_seconds()))
+        super().__init__(message, locked_until=until.isoformat(), retry_after=retry)
+        self.until = until
+        self.headers = {"Retry-After": str(retry)}
+
+
+@cache
+def _dummy_hash() -> str:
+    return hash_password("not a password anyone has")
+
+
+def record_security_event(kind: str, username: str, user: User | None = None, remote_addr: str | None = None,
+                          **data: Any) -> SecurityEvent:
+    """Append one event to the security log (flushed with the caller's transaction)."""
+    event = SecurityEvent(type=kind, username=username[:64], user=user, remote_addr=(remote_addr or "")[:64],
+                          data=data)
+    db.session.add(event)
+    return event
+
+
+def authenticate(username: str, password: str, *, channel: str = "web", remote_addr: str | None = None) -> User | None:
+    """The active user with these credentials, or None; counts failures, locks after too many, logs each try.
+
+    Raises AccountLocked while the account is locked, whatever the password. The caller commits either way, so
+    that a failure counts."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    now = utcnow()
+    if user is None:
+        # As slow as a real check, so the answer's timing does not tell which usernames exist.
+        check_password_hash(_dummy_hash(), password)
+        record_security_event("login_failed", username, remote_addr=remote_addr, channel=channel,
+                              reason="unknown_user")
+        return None
+    if user.locked_until is not None and user.locked_until > now:
+        record_security_event("login_refused", username, user, remote_addr, channel=channel, reason="locked")
+        raise AccountLocked(_("Too many failed logins: this account is locked for now. Try again later or ask an "
+                              "administrator."), user.locked_until)
+    if not user.active or not user.check_password(password):
+        user.failed_logins = (user.failed_logins or 0) + 1
+        reason = "inactive" if not user.active else "wrong_password"
+        record_security_event("login_failed", username, user, remote_addr, channel=channel, reason=reason,
+                              failures=user.failed_logins)
+        if user.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
+            user.locked_until = now + timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
+            user.failed_logins = 0
+            record_security_event("account_locked", username, user, remote_addr, channel=channel,
+                                  until=user.locked_until.isoformat())
+        db.session.flush()
+        return None
+    user.failed_logins, user.locked_until = 0, None
+    record_security_event("login_succeeded", username, user, remote_addr, channel=channel)
+    db.session.flush()
+    return user
+
+
+def password_problems(user: User, password: str) -> list[str]:
+    """Why a new password is refused: length, variety, the username; empty when it is acceptable."""
+    problems = []
+    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    if len(password) < minimum:
+        problems.append(_("At least %(n)s characters.", n=minimum))
+    kinds = sum((any(c.isalpha() for c in password), any(c.isdigit() for c in password),
+                 any(not c.isalnum() for c in password)))
+    if kinds < 2:
+        problems.append(_("Mix at least two of letters, digits and other characters."))
+    if user.username.lower() in password.lower():
+        problems.append(_("Must not contain the username."))
+    return problems
+
+
+def change_password(user: User, current: str, new: str, repeated: str, remote_addr: str | None = None) -> User:
+    """Change one's own password; it ends every other session and revokes every API token of the user."""
+    if not user.is_authenticated or not user.active:
+        raise Forbidden(_("Log in to change your password."))
+    errors: dict[str, list[str]] = {}
+    if not user.check_password(current):
+        errors["current"] = [_("This is not your current password.")]
+    problems = password_problems(user, new)
+    if current and new == current:
+        problems.append(_("Choose a password different from the current one."))
+    if problems:
+        errors["new"] = problems
+    if new != repeated:
+        errors["repeated"] = [_("The two new passwords differ.")]
+    if errors:
+        record_security_event("password_change_refused", user.username, user, remote_addr,
+                              fields=sorted(errors))
+        db.session.flush()
+        raise ValidationFailed(_("The password was not changed."), errors)
+    user.set_password(new)
+    user.token_version = (user.token_version or 1) + 1
+    record_security_event("password_changed", user.username, user, remote_addr)
+    db.session.flush()
+    return user
+
+
+def unlock(username: str, actor: str = "cli") -> User:
+    """Lift a login lock before it ends by itself (an administrator's command)."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise ValidationFailed(_("No such user."), {"username": [_("No such user.")]})
+    user.failed_logins, user.locked_until = 0, None
+    record_security_event("account_unlocked", username, user, by=actor)
+    db.session.flush()
+    return user
+
+
+def security_log(actor: User, *, username: str = "", kind: str = "", page: int = 1,
+                 page_size: int = 50) -> tuple[list[SecurityEvent], bool]:
+    """A page of the security log, newest first, and whether there is a next page; auditors and administrators."""
+    if not actor.in_group("auditor", "administrator"):
+        raise Forbidden(_("Only auditors and administrators may read the security log."))
+    query = select(SecurityEvent).order_by(SecurityEvent.id.desc())
+    if username:
+        query = query.where(SecurityEvent.username == username)
+    if kind:
+        query = query.where(SecurityEvent.type == kind)
+    rows = list(db.session.scalars(query.offset((max(page, 1) - 1) * page_size).limit(page_size + 1)))
+    return rows[:page_size], len(rows) > page_size
