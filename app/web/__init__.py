@@ -1,9 +1,11 @@
 """Server-rendered pages: thin views over services."""
 from __future__ import annotations
 
-from flask import Flask, current_app, render_template, request, url_for
+import time
+
+from flask import Flask, current_app, flash, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, logout_user
 from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -48,6 +50,7 @@ def register_web(app: Flask) -> None:
     for bp in (cmdb_pages.bp, assets_pages.bp, knowledge_pages.bp):  # CMDB, assets, knowledge base
         app.register_blueprint(bp)
     app.before_request(_csrf_on_post)
+    app.before_request(_end_idle_session)
 
     @app.context_processor
     def inject() -> dict:
@@ -126,6 +129,22 @@ def _unavailable_message(exc: OperationalError) -> str | None:
     if exc.connection_invalidated:
         return _("The database cannot be reached; nothing was saved. Please try again shortly.")
     return None
+
+
+def _end_idle_session() -> None:
+    # A session unused for SESSION_IDLE_MINUTES ends (login connection timeout); the page then asks to log in.
+    if request.path.startswith(("/api/", "/static/", "/vendor/")) or "_user_id" not in session:
+        return
+    now, idle = int(time.time()), current_app.config["SESSION_IDLE_MINUTES"] * 60
+    seen = session.get("seen")
+    if idle and isinstance(seen, int) and now - seen > idle:
+        logout_user()
+        session.pop("seen", None)
+        flash(_("Your session ended after %(n)s minutes without activity; please log in again.",
+                n=current_app.config["SESSION_IDLE_MINUTES"]), "error")
+        return
+    if not isinstance(seen, int) or now - seen >= 60:  # at most one cookie update a minute
+        session["seen"] = now
 
 
 def _csrf_on_post() -> None:

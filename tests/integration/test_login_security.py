@@ -156,3 +156,20 @@ def test_the_log_records_the_clients_address_behind_trusted_proxies_only(app, db
     assert response.status_code == 401
     event = db.session.scalar(select(SecurityEvent).where(SecurityEvent.username == "ghost"))
     assert event.remote_addr == recorded
+
+
+def test_a_page_session_unused_for_too_long_ends(app, db, login_as):
+    import time
+
+    desk = login_as("service_desk")
+    assert desk.get("/").status_code == 200
+    with desk.session_transaction() as sess:
+        assert abs(sess["seen"] - time.time()) < 5  # the first page started the clock
+        sess["seen"] = int(time.time()) - app.config["SESSION_IDLE_MINUTES"] * 60 - 1
+    expired = desk.get("/incidents/report")
+    assert expired.status_code == 302 and "/login" in expired.headers["Location"]
+    assert desk.get("/").status_code == 302  # logged out, not just redirected once
+    busy = login_as("service_desk")
+    with busy.session_transaction() as sess:
+        sess["seen"] = int(time.time()) - app.config["SESSION_IDLE_MINUTES"] * 60 + 30
+    assert busy.get("/").status_code == 200  # within the limit: carries on
