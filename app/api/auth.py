@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from flask import current_app, request
+from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from ..extensions import db
 from ..services.accounts import AccountLocked, authenticate
+from ..services.errors import ServiceError
 from ..services.identity import issue_token
 from .common import ApiError, ProblemSchema
 
@@ -26,6 +28,11 @@ class TokenOut(Schema):
     username = fields.String()
 
 
+class PasswordChangeRequired(ServiceError):
+    status = 403
+    code = "password_change_required"
+
+
 @blp.route("/token", methods=["POST"])
 @blp.arguments(Credentials())
 @blp.response(200, TokenOut)
@@ -41,5 +48,7 @@ def token(creds: dict):  # noqa: ANN201
     db.session.commit()  # a failed try counts towards the lock; every try is in the security log
     if user is None:
         raise ApiError("wrong username or password")
+    if user.must_change_password:
+        raise PasswordChangeRequired(_("Log in on the web and choose your own password first."))
     return {"token": issue_token(user), "token_type": "Bearer",
             "expires_in": current_app.config["API_TOKEN_MAX_AGE"], "username": user.username}

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -92,6 +93,8 @@ class User(UserMixin, db.Model):
     # Consecutive failed logins since the last success or lock; at the limit the account is locked for a while.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when an administrator chose the password: the user picks their own before doing anything else.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     created_at = mapped_column(UTCDateTime(), default=utcnow)
 
     organisation: Mapped[Organisation] = relationship()

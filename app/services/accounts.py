@@ -17,7 +17,8 @@ from ..models.identity import hash_password
 from .errors import Forbidden, ServiceError, ValidationFailed
 
 EVENT_TYPES = ("login_succeeded", "login_failed", "login_refused", "account_locked", "account_unlocked",
-               "password_changed", "password_change_refused")
+               "password_changed", "password_change_refused", "user_created", "user_updated", "user_deactivated",
+               "user_reactivated", "password_reset")
 
 
 class AccountLocked(ServiceError):
@@ -117,6 +118,7 @@ def change_password(user: User, current: str, new: str, repeated: str, remote_ad
         db.session.flush()
         raise ValidationFailed(_("The password was not changed."), errors)
     user.set_password(new)
+    user.must_change_password = False
     user.token_version = (user.token_version or 1) + 1
     record_security_event("password_changed", user.username, user, remote_addr)
     db.session.flush()

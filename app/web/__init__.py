@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, current_app, flash, render_template, request, session, url_for
+from flask import Flask, current_app, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from sqlalchemy.exc import DataError, OperationalError
@@ -24,6 +25,7 @@ def register_web(app: Flask) -> None:
     from . import knowledge as knowledge_pages
     from . import notifications as notification_pages
     from . import sla as sla_pages
+    from . import users as user_pages
     from .filters import register_filters
 
     register_filters(app)
@@ -49,8 +51,10 @@ def register_web(app: Flask) -> None:
         app.register_blueprint(bp)
     for bp in (cmdb_pages.bp, assets_pages.bp, knowledge_pages.bp):  # CMDB, assets, knowledge base
         app.register_blueprint(bp)
+    app.register_blueprint(user_pages.bp)
     app.before_request(_csrf_on_post)
     app.before_request(_end_idle_session)
+    app.before_request(_require_own_password)
 
     @app.context_processor
     def inject() -> dict:
@@ -145,6 +149,19 @@ def _end_idle_session() -> None:
         return
     if not isinstance(seen, int) or now - seen >= 60:  # at most one cookie update a minute
         session["seen"] = now
+
+
+def _require_own_password() -> ResponseReturnValue | None:
+    # An administrator chose this password: nothing but choosing one's own until it is done.
+    if request.path.startswith(("/api/", "/static/", "/vendor/")) or request.endpoint in _OWN_PASSWORD_ENDPOINTS:
+        return None
+    if current_user.is_authenticated and current_user.must_change_password:
+        flash(_("Choose your own password before you go on."), "error")
+        return redirect(url_for("auth.password"))
+    return None
+
+
+_OWN_PASSWORD_ENDPOINTS = {"auth.password", "auth.logout", "auth.login", "static", "vendor.asset"}
 
 
 def _csrf_on_post() -> None:

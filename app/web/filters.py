@@ -66,7 +66,9 @@ LABELS: dict[str, dict[str, Any]] = {
     "security_event": {"login_succeeded": _l("Logged in"), "login_failed": _l("Login failed"),
                        "login_refused": _l("Login refused: account locked"), "account_locked": _l("Account locked"),
                        "account_unlocked": _l("Account unlocked"), "password_changed": _l("Password changed"),
-                       "password_change_refused": _l("Password change refused")},
+                       "password_change_refused": _l("Password change refused"), "user_created": _l("Account created"),
+                       "user_updated": _l("Account changed"), "user_deactivated": _l("Account deactivated"),
+                       "user_reactivated": _l("Account reactivated"), "password_reset": _l("Password reset")},
 }
 
 
