@@ -9,7 +9,7 @@ from marshmallow import Schema, fields
 
 from ..extensions import db
 from ..routing import MAX_INTEGER
-from ..services import admin, replay
+from ..services import accounts, admin, replay
 from ..services.errors import ValidationFailed
 from .common import SECURITY, ProblemSchema, TaskSchema, api_user, token_required
 
@@ -130,6 +130,38 @@ def export():  # noqa: ANN201
     db.session.commit()
     return Response(body, mimetype="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+class SecurityEventOut(Schema):
+    id = fields.Integer()
+    type = fields.String(metadata={"description": "login_succeeded, login_failed, account_locked, password_changed, "
+                                                  "user_created, ... (README, Accounts and login security)"})
+    username = fields.String(metadata={"description": "as typed at a login; the account may not exist"})
+    remote_addr = fields.String()
+    data = fields.Dict()
+    created_at = fields.DateTime()
+
+
+class SecurityPageOut(Schema):
+    items = fields.List(fields.Nested(SecurityEventOut))
+    page = fields.Integer()
+    has_next = fields.Boolean()
+
+
+@blp.route("/audit/security-events", methods=["GET"])
+@blp.doc(security=SECURITY, parameters=[
+    {"in": "query", "name": name, "schema": {"type": kind}, "required": False, "description": text}
+    for name, kind, text in (("username", "string", "exact username"), ("type", "string", "event type"),
+                             ("page", "integer", "page, from 1"), ("per_page", "integer", "at most 200"))])
+@blp.response(200, SecurityPageOut)
+@blp.alt_response(403, schema=ProblemSchema, description="Not an auditor or administrator")
+@token_required
+def security_events():  # noqa: ANN201
+    """The security log, newest first: logins, failures, locks, password changes, account administration."""
+    page, per_page = max(_int_arg("page", 1), 1), min(max(_int_arg("per_page", 50), 1), 200)
+    rows, has_next = accounts.security_log(api_user(), username=request.args.get("username", "").strip(),
+                                           kind=request.args.get("type", "").strip(), page=page, page_size=per_page)
+    return {"items": rows, "page": page, "has_next": has_next}
 
 
 @blp.route("/tasks/<int:task_id>/reassign", methods=["POST"])

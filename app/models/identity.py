@@ -95,6 +95,8 @@ class User(UserMixin, db.Model):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Set when an administrator chose the password: the user picks their own before doing anything else.
     must_change_password: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    # When the password was last set (None: before this was recorded; the clock starts at the next login).
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at = mapped_column(UTCDateTime(), default=utcnow)
 
     organisation: Mapped[Organisation] = relationship()
@@ -104,6 +106,7 @@ class User(UserMixin, db.Model):
 
     def set_password(self, password: str) -> None:
         self.password_hash = hash_password(password)
+        self.password_changed_at = utcnow()
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

@@ -18,7 +18,7 @@ from .errors import Forbidden, ServiceError, ValidationFailed
 
 EVENT_TYPES = ("login_succeeded", "login_failed", "login_refused", "account_locked", "account_unlocked",
                "password_changed", "password_change_refused", "user_created", "user_updated", "user_deactivated",
-               "user_reactivated", "password_reset")
+               "user_reactivated", "password_reset", "password_expired")
 
 
 class AccountLocked(ServiceError):
@@ -79,6 +79,12 @@ def authenticate(username: str, password: str, *, channel: str = "web", remote_a
         return None
     user.failed_logins, user.locked_until = 0, None
     record_security_event("login_succeeded", username, user, remote_addr, channel=channel)
+    max_age = current_app.config["PASSWORD_MAX_AGE_DAYS"]
+    if user.password_changed_at is None:
+        user.password_changed_at = now  # set before ages were kept: the clock starts now
+    elif max_age and now - user.password_changed_at > timedelta(days=max_age) and not user.must_change_password:
+        user.must_change_password = True  # the same path as an administrator-chosen password
+        record_security_event("password_expired", username, user, remote_addr, days=max_age)
     db.session.flush()
     return user
 

@@ -173,3 +173,38 @@ def test_a_page_session_unused_for_too_long_ends(app, db, login_as):
     with busy.session_transaction() as sess:
         sess["seen"] = int(time.time()) - app.config["SESSION_IDLE_MINUTES"] * 60 + 30
     assert busy.get("/").status_code == 200  # within the limit: carries on
+
+
+def test_an_old_password_must_be_changed_at_the_next_login(app, db, client, user):
+    max_age = app.config["PASSWORD_MAX_AGE_DAYS"]
+    assert max_age > 0
+    desk = user("desk")
+    desk.password_changed_at = None  # set before ages were kept (demo users): the first login starts the clock
+    db.session.flush()
+    assert _web_login(client, "desk", DEMO_PASSWORD).status_code == 302
+    assert user("desk").password_changed_at is not None and not user("desk").must_change_password
+    user("desk").password_changed_at = utcnow() - timedelta(days=max_age + 1)
+    db.session.flush()
+    old = client.post("/api/v1/auth/token", json={"username": "desk", "password": DEMO_PASSWORD})
+    assert old.status_code == 403 and old.json["error"] == "password_change_required"
+    assert _log(db, "desk")[-2:] == ["login_succeeded", "password_expired"]
+    page = client.get("/")
+    assert page.status_code == 302 and page.headers["Location"].endswith("/account/password")
+    assert client.post("/account/password", data={"current": DEMO_PASSWORD, "new": NEW_PASSWORD,
+                                                  "repeated": NEW_PASSWORD}).status_code == 302
+    assert client.get("/").status_code == 200
+    assert (utcnow() - user("desk").password_changed_at).total_seconds() < 60
+
+
+@pytest.mark.parametrize(("role", "status"), [("auditor", 200), ("administrator", 200), ("service_desk", 403)])
+def test_the_security_log_over_the_api(client, db, api_as, role, status):
+    _api_login(client, "line1", "wrong")
+    headers = api_as(role)
+    answer = client.get("/api/v1/audit/security-events?username=line1&type=login_failed&per_page=1",
+                        headers=headers)
+    assert answer.status_code == status, answer.json
+    if status == 200:
+        (event,) = answer.json["items"]
+        assert event["type"] == "login_failed" and event["username"] == "line1"
+        assert event["data"] == {"channel": "api", "reason": "wrong_password", "failures": 1}
+        assert answer.json["page"] == 1 and answer.json["has_next"] is False
