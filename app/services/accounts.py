@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.security import check_password_hash
 
 from ..extensions import db
@@ -66,11 +66,13 @@ def authenticate(username: str, password: str, *, channel: str = "web", remote_a
         raise AccountLocked(_("Too many failed logins: this account is locked for now. Try again later or ask an "
                               "administrator."), user.locked_until)
     if not user.active or not user.check_password(password):
-        user.failed_logins = (user.failed_logins or 0) + 1
+        # Counted in the database, not from what this request read: parallel guesses each count.
+        failures = db.session.execute(update(User).where(User.id == user.id).values(
+            failed_logins=User.failed_logins + 1).returning(User.failed_logins)).scalar_one()
         reason = "inactive" if not user.active else "wrong_password"
         record_security_event("login_failed", username, user, remote_addr, channel=channel, reason=reason,
-                              failures=user.failed_logins)
-        if user.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
+                              failures=failures)
+        if failures >= current_app.config["LOGIN_MAX_FAILURES"]:
             user.locked_until = now + timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
             user.failed_logins = 0
             record_security_event("account_locked", username, user, remote_addr, channel=channel,

@@ -258,3 +258,37 @@ def test_sqlite_a_writer_that_waits_out_the_busy_timeout_is_answered_503_and_not
     assert again.status_code == 201, again.get_data(as_text=True)
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_parallel_wrong_passwords_each_count_towards_the_lock(database, tmp_path):
+    """Guessing from several workers at once must not slip past the limit through lost updates."""
+    from app.services.accounts import authenticate
+
+    app = _app_for(database, tmp_path)
+    app.config["LOGIN_MAX_FAILURES"] = 100
+    workers = 4
+    start = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def guess() -> None:
+        try:
+            with app.app_context():
+                db.session.scalar(select(User.failed_logins).where(User.username == "line1"))  # read, as a request
+                start.wait(timeout=10)
+                assert authenticate("line1", "wrong", channel="api") is None
+                db.session.commit()
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guess) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    with app.app_context():
+        assert db.session.scalar(select(User.failed_logins).where(User.username == "line1")) == workers
+        db.session.remove()
+        db.engine.dispose()
