@@ -111,6 +111,14 @@ class User(UserMixin, db.Model):
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 
+    def end_sessions(self) -> None:
+        """Invalidate every session and API token issued so far (both carry the token version)."""
+        self.token_version = (self.token_version or 1) + 1
+
+    def clear_lock(self) -> None:
+        """Forget failed logins and any login lock."""
+        self.failed_logins, self.locked_until = 0, None
+
     @property
     def is_active(self) -> bool:  # flask-login
         return bool(self.active)

@@ -30,7 +30,6 @@ class AccountLocked(ServiceError):
     def __init__(self, message: str, until: datetime):
         retry = max(1, int((until - utcnow()).total_seconds()))
         super().__init__(message, locked_until=until.isoformat(), retry_after=retry)
-        self.until = until
         self.headers = {"Retry-After": str(retry)}
 
 
@@ -79,7 +78,7 @@ def authenticate(username: str, password: str, *, channel: str = "web", remote_a
                                   until=user.locked_until.isoformat())
         db.session.flush()
         return None
-    user.failed_logins, user.locked_until = 0, None
+    user.clear_lock()
     record_security_event("login_succeeded", username, user, remote_addr, channel=channel)
     max_age = current_app.config["PASSWORD_MAX_AGE_DAYS"]
     if user.password_changed_at is None:
@@ -91,7 +90,7 @@ def authenticate(username: str, password: str, *, channel: str = "web", remote_a
     return user
 
 
-def password_problems(user: User, password: str) -> list[str]:
+def password_problems(username: str, password: str) -> list[str]:
     """Why a new password is refused: length, variety, the username; empty when it is acceptable."""
     problems = []
     minimum = current_app.config["PASSWORD_MIN_LENGTH"]
@@ -101,19 +100,19 @@ def password_problems(user: User, password: str) -> list[str]:
                  any(not c.isalnum() for c in password)))
     if kinds < 2:
         problems.append(_("Mix at least two of letters, digits and other characters."))
-    if user.username.lower() in password.lower():
+    if username and username.lower() in password.lower():
         problems.append(_("Must not contain the username."))
     return problems
 
 
 def change_password(user: User, current: str, new: str, repeated: str, remote_addr: str | None = None) -> User:
     """Change one's own password; it ends every other session and revokes every API token of the user."""
-    if not user.is_authenticated or not user.active:
+    if not user.active:
         raise Forbidden(_("Log in to change your password."))
     errors: dict[str, list[str]] = {}
     if not user.check_password(current):
         errors["current"] = [_("This is not your current password.")]
-    problems = password_problems(user, new)
+    problems = password_problems(user.username, new)
     if current and new == current:
         problems.append(_("Choose a password different from the current one."))
     if problems:
@@ -127,7 +126,7 @@ def change_password(user: User, current: str, new: str, repeated: str, remote_ad
         raise ValidationFailed(_("The password was not changed."), errors)
     user.set_password(new)
     user.must_change_password = False
-    user.token_version = (user.token_version or 1) + 1
+    user.end_sessions()
     record_security_event("password_changed", user.username, user, remote_addr)
     db.session.flush()
     return user
@@ -138,7 +137,7 @@ def unlock(username: str, actor: str = "cli") -> User:
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
         raise ValidationFailed(_("No such user."), {"username": [_("No such user.")]})
-    user.failed_logins, user.locked_until = 0, None
+    user.clear_lock()
     record_security_event("account_unlocked", username, user, by=actor)
     db.session.flush()
     return user

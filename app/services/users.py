@@ -101,8 +101,7 @@ def create_account(actor: User, username: str, account: Account, password: str) 
         errors["username"] = [_("Lower-case letters, digits and . _ - (2 to 64), starting with a letter.")]
     elif db.session.scalar(select(User.id).where(User.username == username)) is not None:
         errors["username"] = [_("This username is taken.")]
-    probe = User(username=username or "x")
-    problems = password_problems(probe, password)
+    problems = password_problems(username, password)
     if problems:
         errors["password"] = problems
     if errors:
@@ -111,7 +110,6 @@ def create_account(actor: User, username: str, account: Account, password: str) 
     user.set_password(password)
     db.session.add(user)
     changes = _apply(user, account, org, groups)  # type: ignore[arg-type]
-    db.session.flush()
     record_security_event("user_created", username, user, by=actor.username,
                           **{k: v["to"] for k, v in changes.items()})
     db.session.flush()
@@ -140,7 +138,7 @@ def set_active(actor: User, user: User, active: bool) -> User:
         raise Forbidden(_("You cannot deactivate your own account."))
     if user.active != active:
         user.active = active
-        user.token_version = (user.token_version or 1) + 1
+        user.end_sessions()
         record_security_event("user_reactivated" if active else "user_deactivated", user.username, user,
                               by=actor.username)
         db.session.flush()
@@ -150,13 +148,13 @@ def set_active(actor: User, user: User, active: bool) -> User:
 def reset_password(actor: User, user: User, password: str) -> User:
     """Give an account a password chosen by an administrator; its owner must change it at next login."""
     require_admin(actor)
-    problems = password_problems(user, password)
+    problems = password_problems(user.username, password)
     if problems:
         raise ValidationFailed(_("The password was not changed."), {"password": problems})
     user.set_password(password)
     user.must_change_password = True
-    user.failed_logins, user.locked_until = 0, None
-    user.token_version = (user.token_version or 1) + 1
+    user.clear_lock()
+    user.end_sessions()
     record_security_event("password_reset", user.username, user, by=actor.username)
     db.session.flush()
     return user

@@ -135,9 +135,16 @@ def _unavailable_message(exc: OperationalError) -> str | None:
     return None
 
 
+# Requests that are not pages: the API authenticates by token; assets need no session.
+_NOT_PAGES = ("/api/", "/static/", "/vendor/")
+
+
 def _end_idle_session() -> None:
     # A session unused for SESSION_IDLE_MINUTES ends (login connection timeout); the page then asks to log in.
-    if request.path.startswith(("/api/", "/static/", "/vendor/")) or "_user_id" not in session:
+    if request.path.startswith(_NOT_PAGES):
+        return
+    if "_user_id" not in session:
+        session.pop("seen", None)  # logged out: the next login starts a fresh clock
         return
     now, idle = int(time.time()), current_app.config["SESSION_IDLE_MINUTES"] * 60
     seen = session.get("seen")
@@ -153,7 +160,7 @@ def _end_idle_session() -> None:
 
 def _require_own_password() -> ResponseReturnValue | None:
     # An administrator chose this password: nothing but choosing one's own until it is done.
-    if request.path.startswith(("/api/", "/static/", "/vendor/")) or request.endpoint in _OWN_PASSWORD_ENDPOINTS:
+    if request.path.startswith(_NOT_PAGES) or request.endpoint in _OWN_PASSWORD_ENDPOINTS:
         return None
     if current_user.is_authenticated and current_user.must_change_password:
         flash(_("Choose your own password before you go on."), "error")

@@ -1,10 +1,9 @@
 """Login, logout and language choice."""
 from __future__ import annotations
 
-import time
 from urllib.parse import urlparse
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -31,7 +30,6 @@ def login():  # noqa: ANN201
             flash(_("Wrong username or password."), "error")
             return render_template("auth/login.html", username=username), 401
         login_user(user)
-        session["seen"] = int(time.time())  # the idle timeout counts from here
         target = request.args.get("next") or ""
         # Only local redirects: an open redirect would make the login page a phishing aid.
         if not target.startswith("/") or urlparse(target).netloc or target.startswith("//"):

@@ -175,6 +175,22 @@ def test_a_page_session_unused_for_too_long_ends(app, db, login_as):
     assert busy.get("/").status_code == 200  # within the limit: carries on
 
 
+
+def test_a_new_login_starts_a_fresh_idle_clock(app, db, client):
+    import time
+
+    assert _web_login(client, "desk", DEMO_PASSWORD).status_code == 302
+    assert client.get("/").status_code == 200
+    stale = int(time.time()) - app.config["SESSION_IDLE_MINUTES"] * 60 - 1
+    with client.session_transaction() as sess:
+        sess["seen"] = stale
+    assert client.post("/logout").status_code == 302
+    with client.session_transaction() as sess:
+        sess["seen"] = stale  # left over in the cookie from the last session
+    assert _web_login(client, "desk", DEMO_PASSWORD).status_code == 302
+    assert client.get("/").status_code == 200
+
+
 def test_an_old_password_must_be_changed_at_the_next_login(app, db, client, user):
     max_age = app.config["PASSWORD_MAX_AGE_DAYS"]
     assert max_age > 0
