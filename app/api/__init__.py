@@ -41,6 +41,7 @@ def register_api(app: Flask) -> Api:
     app.extensions["api"] = api
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.schema("TaskDetail", schema=tasks.TaskDetail)
+    api.spec.components.schema("NoteOut", schema=instances.NoteOut)
     for module in (auth, processes, instances, tasks, groups, modeling_api, audit_api, sla_api):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix=f"/api/v1{module.PREFIX}")

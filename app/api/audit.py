@@ -3,32 +3,16 @@ administrators' interventions: reassign a task, cancel an instance."""
 from __future__ import annotations
 
 from flask import Response, request
-from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from ..extensions import db
-from ..routing import MAX_INTEGER
 from ..services import accounts, admin, replay
-from ..services.errors import ValidationFailed
-from .common import SECURITY, ProblemSchema, TaskSchema, api_user, token_required
+from .common import FILTER_PARAMS, PAGE_PARAMS, SECURITY, ProblemSchema, TaskSchema, api_user, int_arg, token_required
 
 # Registered at /api/v1: the audit endpoints live under /audit, the interventions beside tasks and instances.
 PREFIX = ""
 blp = Blueprint("api_audit", __name__, description="Audit: replay, verification, export; interventions")
-
-SEARCH_PARAMS = [
-    {"in": "query", "name": name, "schema": {"type": kind}, "required": False, "description": text}
-    for name, kind, text in (
-        ("business_key", "string", "business key prefix"), ("process", "string", "process id"),
-        ("version", "integer", "version number"), ("organisation", "string", "organisation code"),
-        ("status", "string", "running | completed | cancelled"), ("actor", "string", "username of any event"),
-        ("created_from", "string", "ISO date/time"), ("created_to", "string", "ISO date/time"),
-        ("q", "string", "text in the title or the incident record"),
-        ("page", "integer", "page, from 1"), ("per_page", "integer", "at most 200"),
-    )
-]
-
 
 class ReassignIn(Schema):
     assignee = fields.String(required=True)
@@ -39,15 +23,8 @@ class CancelIn(Schema):
     reason = fields.String(required=True)
 
 
-def _int_arg(name: str, default: int) -> int:
-    value = request.args.get(name, default, type=int)  # not a number: the default
-    if abs(value) > MAX_INTEGER:  # refused alike on SQLite and PostgreSQL (which would just find no row)
-        raise ValidationFailed(_("A number in the request is too large."), {name: [_("Too large.")]})
-    return value
-
-
 @blp.route("/audit/instances", methods=["GET"])
-@blp.doc(security=SECURITY, parameters=SEARCH_PARAMS)
+@blp.doc(security=SECURITY, parameters=[*FILTER_PARAMS, *PAGE_PARAMS])
 @blp.response(200)
 @blp.alt_response(403, schema=ProblemSchema, description="Not an auditor or administrator")
 @token_required
@@ -56,7 +33,7 @@ def search():  # noqa: ANN201
     user = api_user()
     replay.require_auditor(user)
     flt = replay.InstanceFilter.from_args(request.args)
-    page, per_page = max(_int_arg("page", 1), 1), _int_arg("per_page", 50)
+    page, per_page = max(int_arg("page", 1), 1), int_arg("per_page", 50)
     rows, has_next = replay.search(user, flt, page, per_page)
     replay.record_view(user, "api.audit.search", filters={**flt.as_dict(), "page": page})
     db.session.commit()
@@ -109,7 +86,7 @@ def reexecute(instance_id: int):  # noqa: ANN201
 
 @blp.route("/audit/export", methods=["GET"])
 @blp.doc(security=SECURITY, parameters=[{"in": "query", "name": "instance", "schema": {"type": "integer"},
-                                         "required": False, "description": "one instance id"}, *SEARCH_PARAMS[:9]],
+                                         "required": False, "description": "one instance id"}, *FILTER_PARAMS],
          responses={"200": {"description": "zip", "content": {"application/zip": {}}}})
 @token_required
 def export():  # noqa: ANN201
@@ -117,7 +94,7 @@ def export():  # noqa: ANN201
     re-execution results, for one instance (?instance=<id>) or the instances matching the search filters."""
     user = api_user()
     if request.args.get("instance"):
-        instance = replay.get_instance(_int_arg("instance", 0), user)
+        instance = replay.get_instance(int_arg("instance", 0), user)
         body = replay.export_package([instance], {"instance": instance.business_key})
         replay.record_view(user, "api.audit.export", instance)
         name = f"audit-{instance.business_key}.zip"
@@ -158,7 +135,7 @@ class SecurityPageOut(Schema):
 @token_required
 def security_events():  # noqa: ANN201
     """The security log, newest first: logins, failures, locks, password changes, account administration."""
-    page, per_page = max(_int_arg("page", 1), 1), min(max(_int_arg("per_page", 50), 1), 200)
+    page, per_page = max(int_arg("page", 1), 1), min(max(int_arg("per_page", 50), 1), 200)
     rows, has_next = accounts.security_log(api_user(), username=request.args.get("username", "").strip(),
                                            kind=request.args.get("type", "").strip(), page=page, page_size=per_page)
     return {"items": rows, "page": page, "has_next": has_next}

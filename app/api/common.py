@@ -6,15 +6,42 @@ from functools import wraps
 from typing import Any
 
 from flask import g, request
+from flask_babel import gettext as _
 from marshmallow import INCLUDE, Schema, fields
 
 from ..models import ProcessInstance, User
-from ..services.errors import ServiceError
+from ..routing import MAX_INTEGER
+from ..services.errors import ServiceError, ValidationFailed
 from ..services.identity import user_from_token
 from ..services.instances import open_tasks
 from ..services.messaging import links_of
 
 SECURITY = [{"bearerAuth": []}]
+
+
+def _query_params(*rows: tuple[str, str, str]) -> list[dict[str, Any]]:
+    return [{"in": "query", "name": name, "schema": {"type": kind}, "required": False, "description": text}
+            for name, kind, text in rows]
+
+
+# The case search's filters (services.cases.InstanceFilter.from_args), shared by the case list and the audit API.
+FILTER_PARAMS = _query_params(
+    ("business_key", "string", "business key prefix"), ("process", "string", "process id"),
+    ("version", "integer", "version number"), ("organisation", "string", "organisation code"),
+    ("status", "string", "running | completed | cancelled"), ("priority", "string", "P1 | P2 | P3 | P4"),
+    ("actor", "string", "username of any event"),
+    ("created_from", "string", "ISO date/time"), ("created_to", "string", "ISO date/time"),
+    ("q", "string", "text in the title or the incident record"),
+)
+PAGE_PARAMS = _query_params(("page", "integer", "page, from 1"), ("per_page", "integer", "at most 200"))
+
+
+def int_arg(name: str, default: int) -> int:
+    """An integer query argument (not a number: the default; beyond the database's integers: refused)."""
+    value = request.args.get(name, default, type=int)
+    if abs(value) > MAX_INTEGER:  # refused alike on SQLite and PostgreSQL (which would just find no row)
+        raise ValidationFailed(_("A number in the request is too large."), {name: [_("Too large.")]})
+    return value
 
 
 class ApiError(ServiceError):

@@ -1,13 +1,25 @@
 """Instances and their event logs."""
 from __future__ import annotations
 
+from flask import request
 from flask_smorest import Blueprint
-from sqlalchemy import select
+from marshmallow import Schema, fields, validate
 
 from ..extensions import db
 from ..models import Event, ProcessInstance
-from ..services import incident, instances
-from .common import SECURITY, EventSchema, api_user, instance_dict, token_required
+from ..services import cases, incident, instances
+from .common import (
+    FILTER_PARAMS,
+    PAGE_PARAMS,
+    SECURITY,
+    EventSchema,
+    ProblemSchema,
+    TaskSchema,
+    api_user,
+    instance_dict,
+    int_arg,
+    token_required,
+)
 
 PREFIX = "/instances"
 blp = Blueprint("api_instances", __name__, description="Process instances")
@@ -30,6 +42,51 @@ def _record(instance: ProcessInstance) -> dict | None:
     }
 
 
+class NoteIn(Schema):
+    text = fields.String(required=True, validate=validate.Length(max=cases.NOTE_MAX_LENGTH))
+    internal = fields.Boolean(load_default=False, metadata={
+        "description": "staff only: a note the requester does not see"})
+
+
+class NoteOut(Schema):
+    seq = fields.Integer(metadata={"description": "the note's place in the case's event log"})
+    author = fields.String(allow_none=True, metadata={"description": "username"})
+    internal = fields.Boolean()
+    text = fields.String()
+    created_at = fields.DateTime()
+
+
+def _note(event: Event) -> dict:
+    data = event.data or {}
+    return {"seq": event.seq, "author": event.actor.username if event.actor else None,
+            "internal": bool(data.get("internal")), "text": data.get("text", ""), "created_at": event.created_at}
+
+
+_TASKS = TaskSchema(many=True)
+SCOPE_PARAM = {"in": "query", "name": "scope", "required": False,
+               "schema": {"type": "string", "enum": list(cases.SCOPES)},
+               "description": "visible (default): every case the caller may see; mine: the caller's own requests"}
+
+
+@blp.route("", methods=["GET"])
+@blp.doc(security=SECURITY, parameters=[SCOPE_PARAM, *FILTER_PARAMS, *PAGE_PARAMS])
+@blp.response(200)
+@blp.alt_response(400, schema=ProblemSchema, description="A filter that is not valid")
+@token_required
+def list_instances():  # noqa: ANN201
+    """Cases the caller may see, newest first, with where each stands now (has_next instead of a count)."""
+    flt = cases.InstanceFilter.from_args(request.args)
+    page, per_page = max(int_arg("page", 1), 1), int_arg("per_page", 50)
+    rows, has_next = cases.search(api_user(), flt, request.args.get("scope") or "visible", page, per_page)
+    current = cases.open_tasks_of(rows)
+    return {"page": page, "has_next": has_next, "items": [{
+        "id": i.id, "business_key": i.business_key, "process_id": i.process_id, "version": i.version.version,
+        "status": i.status, "priority": i.priority, "title": i.title, "organisation": i.organisation.code,
+        "created_at": i.created_at.isoformat(), "completed_at": i.completed_at.isoformat() if i.completed_at else None,
+        "open_tasks": _TASKS.dump(current[i.id]),
+    } for i in rows]}
+
+
 @blp.route("/<int:instance_id>", methods=["GET"])
 @blp.doc(security=SECURITY)
 @blp.response(200)
@@ -46,5 +103,33 @@ def show(instance_id: int):  # noqa: ANN201
 @token_required
 def events(instance_id: int):  # noqa: ANN201
     """The instance's hash-chained event log in order."""
-    instance = instances.get_instance(instance_id, api_user())
-    return db.session.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.seq)).all()
+    user = api_user()
+    return cases.readable_events(instances.get_instance(instance_id, user), user)
+
+
+@blp.route("/<int:instance_id>/notes", methods=["GET"])
+@blp.doc(security=SECURITY)
+@blp.response(200, NoteOut(many=True))
+@token_required
+def notes(instance_id: int):  # noqa: ANN201
+    """The case's notes, oldest first (internal notes only for staff and auditors)."""
+    user = api_user()
+    return [_note(e) for e in cases.notes(instances.get_instance(instance_id, user), user)]
+
+
+@blp.route("/<int:instance_id>/notes", methods=["POST"])
+@blp.doc(security=SECURITY, responses={"201": {"description": "The note", "content": {
+    "application/json": {"schema": "NoteOut"}}}})
+@blp.arguments(NoteIn())
+@blp.response(201)
+@blp.alt_response(400, schema=ProblemSchema, description="An empty note")
+@blp.alt_response(403, schema=ProblemSchema, description="Not allowed: an auditor, or an internal note by a requester")
+@blp.alt_response(409, schema=ProblemSchema, description="The case is closed")
+@token_required
+def add_note(body: dict, instance_id: int):  # noqa: ANN201
+    """Add a note to a running case; the requester (public notes) and those working on the case are notified."""
+    user = api_user()
+    note = cases.add_note(instance_id, user, body["text"], internal=body["internal"])
+    out = NoteOut().dump(_note(note))  # before the commit, which expires the row
+    db.session.commit()
+    return out

@@ -48,6 +48,10 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("[Escalation] {business_key}: support group too slow",
                "{business_key} ({title}) has been with {group} for longer than {after}; please coordinate."),
     },
+    "case_note": {
+        "zh_CN": ("【工单留言】{business_key} {author}", "{author} 在 {business_key}（{title}）中留言：\n{text}"),
+        "en": ("[Note] {business_key} from {author}", "{author} wrote on {business_key} ({title}):\n{text}"),
+    },
 }
 KINDS = tuple(TEMPLATES)
 

@@ -10,18 +10,17 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Select, exists, or_, select
+from sqlalchemy import select
 
 from ..engine.runtime import EngineError, ProcessRun, StepEvent, TaskNotReady
 from ..extensions import db
-from ..models import AuditView, Event, Incident, InstanceLink, Organisation, ProcessInstance, ProcessVersion, User
+from ..models import AuditView, Event, InstanceLink, Organisation, ProcessInstance, ProcessVersion, User
 from .audit_trail import verify_instance
+from .cases import InstanceFilter, search_query
 from .definitions import compiled_for
 from .errors import Forbidden, ValidationFailed
 from .instances import require_instance
@@ -66,93 +65,6 @@ def audit_views(actor: User, username: str | None = None, page: int = 1,
 
 
 # --- search -----------------------------------------------------------------------------------------
-
-@dataclass
-class InstanceFilter:
-    business_key: str | None = None
-    process_id: str | None = None
-    version: int | None = None
-    organisation: str | None = None  # organisation code
-    status: str | None = None
-    actor: str | None = None  # username who did any event
-    created_from: datetime | None = None
-    created_to: datetime | None = None
-    text: str | None = None  # in the title and the incident record's symptoms
-
-    @classmethod
-    def from_args(cls, args: Any) -> InstanceFilter:
-        """Parse query arguments (strings); bad values raise ValidationFailed naming the field."""
-        errors: dict[str, list[str]] = {}
-
-        def text(name: str) -> str | None:
-            value = (args.get(name) or "").strip()
-            return value or None
-
-        def when(name: str) -> datetime | None:
-            value = text(name)
-            if value is None:
-                return None
-            try:
-                at = datetime.fromisoformat(value)
-            except ValueError:
-                errors[name] = [_("Not a date or time.")]
-                return None
-            if name == "created_to" and len(value) == 10:  # a date alone: up to the end of that day
-                at += timedelta(days=1, microseconds=-1)
-            # Without an offset, a time is read in the UI's time zone (what the search form's date means).
-            return at if at.tzinfo else at.replace(tzinfo=ZoneInfo(
-                current_app.config.get("BABEL_DEFAULT_TIMEZONE", "UTC")))
-
-        version = None
-        if text("version"):
-            try:
-                version = int(text("version") or "")
-            except ValueError:
-                errors["version"] = [_("Not a number.")]
-        flt = cls(text("business_key"), text("process"), version, text("organisation"), text("status"),
-                  text("actor"), when("created_from"), when("created_to"), text("q"))
-        if errors:
-            raise ValidationFailed(_("Check the search fields."), errors)
-        return flt
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"business_key": self.business_key, "process": self.process_id, "version": self.version,
-                "organisation": self.organisation, "status": self.status, "actor": self.actor,
-                "created_from": self.created_from.isoformat() if self.created_from else None,
-                "created_to": self.created_to.isoformat() if self.created_to else None, "q": self.text}
-
-
-def search_query(flt: InstanceFilter) -> Select:
-    """Instances matching the filter, newest first (each condition on an indexed column)."""
-    stmt = select(ProcessInstance)
-    if flt.business_key:
-        stmt = stmt.where(ProcessInstance.business_key.startswith(flt.business_key.upper(), autoescape=True))
-    if flt.process_id:
-        stmt = stmt.where(ProcessInstance.process_id == flt.process_id)
-    if flt.version is not None:
-        stmt = stmt.where(ProcessInstance.version_id.in_(select(ProcessVersion.id).where(
-            ProcessVersion.version == flt.version,
-            *([ProcessVersion.process_id == flt.process_id] if flt.process_id else []))))
-    if flt.organisation:
-        stmt = stmt.where(ProcessInstance.organisation_id.in_(
-            select(Organisation.id).where(Organisation.code == flt.organisation)))
-    if flt.status:
-        stmt = stmt.where(ProcessInstance.status == flt.status)
-    if flt.actor:
-        actor_ids = select(User.id).where(User.username == flt.actor).scalar_subquery()
-        stmt = stmt.where(exists().where(Event.instance_id == ProcessInstance.id, Event.actor_id == actor_ids))
-    if flt.created_from:
-        stmt = stmt.where(ProcessInstance.created_at >= flt.created_from)
-    if flt.created_to:
-        stmt = stmt.where(ProcessInstance.created_at <= flt.created_to)
-    if flt.text:
-        pattern = f"%{flt.text}%"
-        stmt = stmt.where(or_(
-            ProcessInstance.title.ilike(pattern, escape="\\"),
-            ProcessInstance.id.in_(select(Incident.instance_id).where(or_(
-                Incident.symptoms.ilike(pattern, escape="\\"), Incident.error_codes.ilike(pattern, escape="\\"))))))
-    return stmt.order_by(ProcessInstance.created_at.desc(), ProcessInstance.id.desc())
-
 
 def search(actor: User, flt: InstanceFilter, page: int = 1, per_page: int = 50) -> tuple[list[ProcessInstance], bool]:
     """One page of matching instances and whether there is a next page (no count over everything)."""

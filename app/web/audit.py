@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import HumanTask, Organisation
-from ..services import accounts, admin, replay
+from ..services import accounts, admin, cases, replay
 from ..services.definitions import deployed_processes
 from ..services.errors import ValidationFailed
 from .filters import step_name
@@ -18,7 +18,7 @@ from .filters import step_name
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 admin_bp = Blueprint("admin", __name__)
 PAGE_SIZE = 50
-STATUSES = ("running", "completed", "cancelled")
+STATUSES = cases.STATUSES
 # Labels of the event types the interventions add, and of the replay page's own words.
 EXTRA_LABELS = {"task_reassigned": _l("Task reassigned"), "instance_cancelled": _l("Case cancelled"),
                 "_step": _l("Step"), "_system": _l("system (engine)")}
@@ -52,7 +52,8 @@ def search():  # noqa: ANN201
     args = request.args.to_dict()
     args.pop("page", None)
     return render_template("audit/search.html", rows=rows, has_next=has_next, page=page, flt=flt, errors=errors,
-                           processes=deployed_processes(), orgs=orgs, statuses=STATUSES, args=args)
+                           processes=deployed_processes(), orgs=orgs, statuses=STATUSES, priorities=cases.PRIORITIES,
+                           args=args)
 
 
 @bp.route("/views")

@@ -46,6 +46,7 @@ EVENT_LABELS = {
     "message_caught": _l("Message received"),
     "message_queued": _l("Message kept until awaited"),
     "message_unrouted": _l("Message not delivered"),
+    "note_added": _l("Note"),
 }
 
 # Codes the application stores, by what people read: the same word in every list, select and record.

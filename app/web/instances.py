@@ -1,29 +1,74 @@
-"""Instance page: record fields, status, current tasks, history."""
+"""Cases: the search everyone has, and the case page (record fields, status, current tasks, notes, history)."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ..extensions import db
 from ..i18n import ui_language
-from ..models import Event, HumanTask
-from ..services import incident, instances
-from ..services.definitions import compiled_for
+from ..models import HumanTask, ProcessInstance
+from ..services import cases, incident, instances
+from ..services.definitions import compiled_for, deployed_processes
+from ..services.errors import ValidationFailed
 from ..services.forms import choice_labels
 from ..services.messaging import links_of
 
 bp = Blueprint("instances", __name__, url_prefix="/instances")
+PAGE_SIZE = 50
+
+
+@bp.route("")
+@login_required
+def index():  # noqa: ANN201
+    errors: dict = {}
+    try:
+        flt = cases.InstanceFilter.from_args(request.args)
+    except ValidationFailed as exc:
+        errors, flt = exc.errors, cases.InstanceFilter()
+    staff = bool(current_user.memberships)
+    scope = request.args.get("scope") if request.args.get("scope") in cases.SCOPES else "visible"
+    page = max(request.args.get("page", 1, type=int), 1)  # not a number: the first page
+    rows, has_next = cases.search(current_user, flt, scope if staff else "mine", page, PAGE_SIZE)
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template("instances/index.html", rows=rows, has_next=has_next, page=page, flt=flt, scope=scope,
+                           staff=staff, errors=errors, args=args, current=cases.open_tasks_of(rows),
+                           processes=deployed_processes(), orgs=cases.organisations_for(current_user),
+                           statuses=cases.STATUSES, priorities=cases.PRIORITIES), 400 if errors else 200
 
 
 @bp.route("/<int:instance_id>")
 @login_required
 def show(instance_id: int):  # noqa: ANN201
-    instance = instances.get_instance(instance_id, current_user)
+    return _case_page(instances.get_instance(instance_id, current_user))
+
+
+def _case_page(instance: ProcessInstance, note: str = "", note_errors: dict | None = None,
+               status: int = 200) -> tuple[str, int]:
     tasks = db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)
                                .order_by(HumanTask.id)).all()
-    events = db.session.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.seq)).all()
+    events = cases.readable_events(instance, current_user)
     record = incident.incident_of(instance)
     labels = choice_labels(compiled_for(instance.version).forms, ui_language())
     return render_template("instances/show.html", instance=instance, tasks=tasks, events=events, record=record,
-                           labels=labels, links=links_of(instance))
+                           labels=labels, links=links_of(instance),
+                           notes=[e for e in events if e.type == cases.NOTE_EVENT],
+                           may_note=cases.may_add_note(current_user, instance), staff=cases.is_staff(current_user),
+                           note=note, note_errors=note_errors or {}, note_max=cases.NOTE_MAX_LENGTH), status
+
+
+@bp.route("/<int:instance_id>/notes", methods=["POST"])
+@login_required
+def add_note(instance_id: int):  # noqa: ANN201
+    text = request.form.get("text", "")
+    try:
+        cases.add_note(instance_id, current_user, text, internal=request.form.get("internal") == "1")
+    except ValidationFailed as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        # Redraw the page with what was typed: a rejected note is not lost.
+        return _case_page(instances.get_instance(instance_id, current_user), text, exc.errors, 400)
+    db.session.commit()
+    flash(_("Note added."), "success")
+    return redirect(url_for("instances.show", instance_id=instance_id, _anchor="notes-h"))

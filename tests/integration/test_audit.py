@@ -244,10 +244,11 @@ def _counts(db):
 
 NAMED_PAGE_POSTS = ["/incidents/record", "/incidents/report", "/tasks/{task}", "/tasks/{task}/claim",
                     "/tasks/{task}/unclaim", "/processes/{process}/start", "/tasks/{task}/reassign",
-                    "/instances/{instance}/cancel"]
+                    "/instances/{instance}/cancel", "/instances/{instance}/notes"]
 NAMED_API_POSTS = ["/api/v1/processes/{process}/instances", "/api/v1/tasks/{task}/claim",
                    "/api/v1/tasks/{task}/unclaim", "/api/v1/tasks/{task}/complete",
-                   "/api/v1/tasks/{task}/reassign", "/api/v1/instances/{instance}/cancel"]
+                   "/api/v1/tasks/{task}/reassign", "/api/v1/instances/{instance}/cancel",
+                   "/api/v1/instances/{instance}/notes"]
 
 
 def _fill(path, instance, task):
@@ -261,13 +262,14 @@ def test_auditor_cannot_post_any_page(db, login_as, path):
     before = _counts(db)
     response = login_as("auditor").post(_fill(path, instance, task), data={
         **{k: str(v) for k, v in start_data().items()}, "desk_solved": "true", "desk_solution": "x",
-        "assignee": "auditor", "reason": "r"})
+        "assignee": "auditor", "reason": "r", "text": "r"})
     assert response.status_code == 403, path
     assert _counts(db) == before
 
 
 API_BODIES = {"instances": {"data": start_data()}, "complete": {"data": {"desk_solved": True, "desk_solution": "x"}},
-              "reassign": {"assignee": "desk_call", "reason": "r"}, "cancel": {"reason": "r"}}
+              "reassign": {"assignee": "desk_call", "reason": "r"}, "cancel": {"reason": "r"},
+              "notes": {"text": "审计意见"}}
 
 
 @pytest.mark.parametrize("path", NAMED_API_POSTS)
@@ -312,9 +314,10 @@ def test_auditor_changes_nothing_through_any_post_endpoint(app, db, login_as, ap
         url = re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m, a=args: str(a[m.group(1)]), rule.rule)
         before = _snapshot(db)
         if url.startswith("/api/"):
-            response = page.post(url, headers=headers, json={"data": {}, "assignee": "auditor", "reason": "r"})
+            response = page.post(url, headers=headers,
+                                 json={"data": {}, "assignee": "auditor", "reason": "r", "text": "r"})
         else:
-            response = page.post(url, data={"assignee": "auditor", "reason": "r"})
+            response = page.post(url, data={"assignee": "auditor", "reason": "r", "text": "r"})
         assert response.status_code < 500, (rule.rule, response.status_code)
         assert _snapshot(db) == before, rule.rule
         checked.append(rule.rule)

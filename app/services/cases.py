@@ -1,0 +1,265 @@
+"""Cases: the search everyone has (their own requests, their organisations' cases) and the notes on a case.
+
+Spec 6.2: users follow their requests and staff query the cases (closed-loop tracking). A note is an event on
+the case's hash-chained log, like every other change: an auditor replays it where it happened.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import ColumnElement, Select, exists, or_, select
+
+from ..extensions import db
+from ..models import Event, HumanTask, Incident, Organisation, ProcessInstance, ProcessVersion, User
+from . import notifications
+from .audit import append_event
+from .errors import Conflict, Forbidden, ValidationFailed
+from .instances import _flush_instance, get_instance
+
+SCOPES = ("visible", "mine")
+STATUSES = ("running", "completed", "cancelled")
+PRIORITIES = ("P1", "P2", "P3", "P4")
+MAX_PER_PAGE = 200
+NOTE_MAX_LENGTH = 4000
+NOTE_EVENT = "note_added"
+
+
+@dataclass
+class InstanceFilter:
+    """What a case search asks for; every field optional."""
+
+    business_key: str | None = None
+    process_id: str | None = None
+    version: int | None = None
+    organisation: str | None = None  # organisation code
+    status: str | None = None
+    actor: str | None = None  # username who did any event
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    text: str | None = None  # in the title and the incident record's symptoms
+    priority: str | None = None
+
+    @classmethod
+    def from_args(cls, args: Any) -> InstanceFilter:
+        """Parse query arguments (strings); bad values raise ValidationFailed naming the field."""
+        errors: dict[str, list[str]] = {}
+
+        def text(name: str) -> str | None:
+            value = (args.get(name) or "").strip()
+            return value or None
+
+        def when(name: str) -> datetime | None:
+            value = text(name)
+            if value is None:
+                return None
+            try:
+                at = datetime.fromisoformat(value)
+            except ValueError:
+                errors[name] = [_("Not a date or time.")]
+                return None
+            if name == "created_to" and len(value) == 10:  # a date alone: up to the end of that day
+                at += timedelta(days=1, microseconds=-1)
+            # Without an offset, a time is read in the UI's time zone (what the search form's date means).
+            return at if at.tzinfo else at.replace(tzinfo=ZoneInfo(
+                current_app.config.get("BABEL_DEFAULT_TIMEZONE", "UTC")))
+
+        def one_of(name: str, allowed: tuple[str, ...]) -> str | None:
+            value = text(name)
+            if value is not None and value not in allowed:
+                errors[name] = [_("Choose one of: %(values)s.", values=", ".join(allowed))]
+                return None
+            return value
+
+        version = None
+        if text("version"):
+            try:
+                version = int(text("version") or "")
+            except ValueError:
+                errors["version"] = [_("Not a number.")]
+        flt = cls(text("business_key"), text("process"), version, text("organisation"), one_of("status", STATUSES),
+                  text("actor"), when("created_from"), when("created_to"), text("q"), one_of("priority", PRIORITIES))
+        if errors:
+            raise ValidationFailed(_("Check the search fields."), errors)
+        return flt
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"business_key": self.business_key, "process": self.process_id, "version": self.version,
+                "organisation": self.organisation, "status": self.status, "actor": self.actor,
+                "created_from": self.created_from.isoformat() if self.created_from else None,
+                "created_to": self.created_to.isoformat() if self.created_to else None, "q": self.text,
+                "priority": self.priority}
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern that matches the text itself: % and _ typed by a user are not wildcards."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def search_query(flt: InstanceFilter) -> Select:
+    """Instances matching the filter, newest first (each condition on an indexed column)."""
+    stmt = select(ProcessInstance)
+    if flt.business_key:
+        stmt = stmt.where(ProcessInstance.business_key.startswith(flt.business_key.upper(), autoescape=True))
+    if flt.process_id:
+        stmt = stmt.where(ProcessInstance.process_id == flt.process_id)
+    if flt.version is not None:
+        stmt = stmt.where(ProcessInstance.version_id.in_(select(ProcessVersion.id).where(
+            ProcessVersion.version == flt.version,
+            *([ProcessVersion.process_id == flt.process_id] if flt.process_id else []))))
+    if flt.organisation:
+        stmt = stmt.where(ProcessInstance.organisation_id.in_(
+            select(Organisation.id).where(Organisation.code == flt.organisation)))
+    if flt.status:
+        stmt = stmt.where(ProcessInstance.status == flt.status)
+    if flt.priority:
+        stmt = stmt.where(ProcessInstance.priority == flt.priority)
+    if flt.actor:
+        actor_ids = select(User.id).where(User.username == flt.actor).scalar_subquery()
+        stmt = stmt.where(exists().where(Event.instance_id == ProcessInstance.id, Event.actor_id == actor_ids))
+    if flt.created_from:
+        stmt = stmt.where(ProcessInstance.created_at >= flt.created_from)
+    if flt.created_to:
+        stmt = stmt.where(ProcessInstance.created_at <= flt.created_to)
+    if flt.text:
+        pattern = _like(flt.text)
+        stmt = stmt.where(or_(
+            ProcessInstance.title.ilike(pattern, escape="\\"),
+            ProcessInstance.id.in_(select(Incident.instance_id).where(or_(
+                Incident.symptoms.ilike(pattern, escape="\\"), Incident.error_codes.ilike(pattern, escape="\\"))))))
+    return stmt.order_by(ProcessInstance.created_at.desc(), ProcessInstance.id.desc())
+
+
+# --- who sees which cases ------------------------------------------------------------------------------
+
+def is_staff(user: User) -> bool:
+    """Members of a group other than the auditors: they work on cases, not only report them."""
+    return bool(user.group_codes - {"auditor"})
+
+
+def _own(user: User) -> ColumnElement[bool]:
+    return or_(ProcessInstance.requester_id == user.id, ProcessInstance.created_by_id == user.id)
+
+
+def visible_clause(user: User, scope: str = "visible") -> ColumnElement[bool] | None:
+    """SQL for the cases `can_view_instance` lets the user see (None: all of them); `mine`: their own requests."""
+    if scope == "mine":
+        return _own(user)
+    if user.in_group("auditor", "administrator"):
+        return None
+    if not user.memberships:
+        return _own(user)
+    # Staff see their organisation's cases and those of every organisation below it.
+    return or_(_own(user), ProcessInstance.organisation_id.in_(select(_subtree(user.organisation_id).c.id)))
+
+
+def _subtree(organisation_id: int) -> Any:
+    """A recursive CTE of the organisation and every organisation below it."""
+    tree = select(Organisation.id).where(Organisation.id == organisation_id).cte("org_tree", recursive=True)
+    return tree.union_all(select(Organisation.id).where(Organisation.parent_id == tree.c.id))
+
+
+def organisations_for(user: User) -> list[Organisation]:
+    """The organisations whose cases the user may search by organisation (theirs and those below)."""
+    stmt = select(Organisation).order_by(Organisation.id)
+    if not user.in_group("auditor", "administrator"):
+        if not user.memberships:
+            return []
+        stmt = stmt.where(Organisation.id.in_(select(_subtree(user.organisation_id).c.id)))
+    return list(db.session.scalars(stmt))
+
+
+def search(actor: User, flt: InstanceFilter, scope: str = "visible", page: int = 1,
+           per_page: int = 50) -> tuple[list[ProcessInstance], bool]:
+    """One page of the cases the actor may see that match, newest first, and whether a next page exists."""
+    if scope not in SCOPES:
+        raise ValidationFailed(_("Check the search fields."), {"scope": [
+            _("Choose one of: %(values)s.", values=", ".join(SCOPES))]})
+    stmt = search_query(flt)
+    clause = visible_clause(actor, scope)
+    if clause is not None:
+        stmt = stmt.where(clause)
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    rows = list(db.session.scalars(stmt.offset((max(page, 1) - 1) * per_page).limit(per_page + 1)))
+    return rows[:per_page], len(rows) > per_page
+
+
+def open_tasks_of(instances: list[ProcessInstance]) -> dict[int, list[HumanTask]]:
+    """The ready human tasks of a page of cases, in one query (where each case stands now)."""
+    ids = [i.id for i in instances]
+    out: dict[int, list[HumanTask]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    for task in db.session.scalars(select(HumanTask).where(HumanTask.instance_id.in_(ids), HumanTask.state == "ready")
+                                   .order_by(HumanTask.id)):
+        out[task.instance_id].append(task)
+    return out
+
+
+# --- notes ------------------------------------------------------------------------------------------------
+
+def may_add_note(user: User, instance: ProcessInstance) -> bool:
+    """Whoever may see a running case may write on it, except auditors (read-only)."""
+    return instance.status == "running" and not user.in_group("auditor")
+
+
+def add_note(instance_id: int, actor: User, text: str, *, internal: bool = False) -> Event:
+    """Add a note to a running case (internal notes: staff only), tell the people on the case, return the event."""
+    instance = get_instance(instance_id, actor)
+    if actor.in_group("auditor"):
+        raise Forbidden(_("Auditors have read-only access."))
+    if internal and not is_staff(actor):
+        raise Forbidden(_("Only staff may write internal notes."))
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed(_("Write the note first."), {"text": [_("This field is required.")]})
+    if len(text) > NOTE_MAX_LENGTH:
+        raise ValidationFailed(_("The note is too long."), {"text": [
+            _("At most %(n)s characters.", n=NOTE_MAX_LENGTH)]})
+    if instance.status != "running":
+        raise Conflict(_("This case is closed; notes can no longer be added."), state=instance.status)
+    row = append_event(instance, NOTE_EVENT, actor=actor, data={"text": text, "internal": internal})
+    _notify(instance, actor, row)
+    _flush_instance()
+    return db.session.scalars(select(Event).where(Event.instance_id == instance.id, Event.seq == row["seq"])).one()
+
+
+def _notify(instance: ProcessInstance, author: User, row: dict[str, Any]) -> None:
+    """Tell the requester of a note meant for them, and those working on the case of any note."""
+    recipients: list[User] = []
+    if not row["data"]["internal"] and instance.requester is not None:
+        recipients.append(instance.requester)
+    tasks = list(db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                            HumanTask.state == "ready")))
+    for task in tasks:
+        if task.assignee is not None:
+            recipients.append(task.assignee)
+        elif task.candidate_group:
+            recipients.extend(notifications.group_members(task.candidate_group, [task.organisation_id]))
+    recipients = [u for u in recipients if u.id != author.id]
+    notifications.notify(recipients, "case_note", f"note:{instance.business_key}:{row['seq']}", {
+        "business_key": instance.business_key, "title": instance.title, "author": author.display_name,
+        "text": row["data"]["text"][:500]}, instance=instance)
+
+
+def notes(instance: ProcessInstance, viewer: User) -> list[Event]:
+    """The case's notes the viewer may read, oldest first (internal ones only for staff and auditors)."""
+    stmt = select(Event).where(Event.instance_id == instance.id, Event.type == NOTE_EVENT).order_by(Event.seq)
+    return [e for e in db.session.scalars(stmt) if may_read(viewer, e)]
+
+
+def may_read(viewer: User, event: Event) -> bool:
+    """Internal notes are for staff and auditors; every other event is for whoever sees the case."""
+    if event.type != NOTE_EVENT or not (event.data or {}).get("internal"):
+        return True
+    return bool(viewer.memberships)
+
+
+def readable_events(instance: ProcessInstance, viewer: User) -> list[Event]:
+    """The case's event log as the viewer may read it (internal notes left out for requesters)."""
+    events = db.session.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.seq))
+    return [e for e in events if may_read(viewer, e)]

@@ -1,0 +1,227 @@
+"""The case list and notes over HTTP, by role: pages and API."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from app.models import Event
+from app.services import cases, incident
+from tests.conftest import ROLE_USERS
+from tests.replay_support import drive
+from tests.support import start_data
+
+
+@pytest.fixture
+def county_and_city(db, user):
+    county = drive("desk_solves", steps=1)  # reported by `reporter`, recorded by the county desk
+    city = incident.record_incident(user("desk_city"), start_data(symptoms="市局门户无法访问"))
+    db.session.commit()
+    return county, city
+
+
+def _keys(html: str) -> set[str]:
+    return set(re.findall(r'<tr data-key="([^"]+)"', html))
+
+
+@pytest.mark.parametrize("role", sorted(ROLE_USERS))
+def test_every_role_has_the_case_list(login_as, county_and_city, role):
+    page = login_as(role).get("/instances")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'href="/instances"' in html  # in the menu
+    county, city = county_and_city
+    viewer = login_as(role).user
+    from app.services.instances import can_view_instance
+
+    assert _keys(html) & {county.business_key, city.business_key} == {
+        i.business_key for i in (county, city) if can_view_instance(viewer, i)}
+
+
+def test_the_list_says_where_each_case_stands(login_as, county_and_city):
+    county, _city = county_and_city
+    html = login_as("service_desk").get(f"/instances?business_key={county.business_key}").get_data(as_text=True)
+    assert _keys(html) == {county.business_key}
+    row = html[html.index(f'data-key="{county.business_key}"'):]
+    row = row[:row.index("</tr>")]
+    assert "分类和初步支持" in row and "服务台" in row
+
+
+def test_a_requester_has_my_requests_without_a_scope_choice(login_as, county_and_city):
+    county, city = county_and_city
+    html = login_as("requester").get("/instances?scope=visible").get_data(as_text=True)
+    assert "我提交的工单" in html and 'name="scope"' not in html
+    assert _keys(html) == {county.business_key}
+
+
+def test_filters_and_bad_filters(login_as, county_and_city):
+    county, city = county_and_city
+    desk_city = login_as("desk_city")
+    assert _keys(desk_city.get("/instances?q=门户").get_data(as_text=True)) == {city.business_key}
+    assert _keys(desk_city.get("/instances?organisation=county").get_data(as_text=True)) == {county.business_key}
+    assert _keys(desk_city.get("/instances?scope=mine").get_data(as_text=True)) == {city.business_key}
+    bad = desk_city.get("/instances?created_from=tomorrow&q=门户")
+    assert bad.status_code == 400 and 'id="error-created_from"' in bad.get_data(as_text=True)
+
+
+def test_pages_keep_the_filters(login_as, db, user, monkeypatch):
+    from app.web import instances as pages
+
+    for _ in range(3):
+        incident.record_incident(user("desk"), start_data(symptoms="打印机卡纸"))
+    db.session.commit()
+    monkeypatch.setattr(pages, "PAGE_SIZE", 2)
+    html = login_as("service_desk").get("/instances?q=打印机").get_data(as_text=True)
+    assert len(_keys(html)) == 2
+    link = re.search(r'<a href="([^"]+)" rel="next">', html).group(1).replace("&amp;", "&")
+    assert "page=2" in link and "q=" in link
+
+
+def test_inbox_pages_keep_the_filters(login_as, db, user, monkeypatch):
+    """The inbox's pager used to drop the process and priority filters."""
+    from app.web import inbox
+
+    for _ in range(3):
+        drive("desk_solves", steps=1)  # classified: the desk's task carries the priority (P4)
+    monkeypatch.setattr(inbox, "PAGE_SIZE", 2)
+    html = login_as("service_desk").get("/?process=incident&priority=P4").get_data(as_text=True)
+    pager = html[html.index('class="pager"'):]
+    link = re.search(r'<a href="([^"]+)">›</a>', pager).group(1).replace("&amp;", "&")
+    assert "page=2" in link and "process=incident" in link and "priority=P4" in link
+
+
+# --- notes on the case page ---------------------------------------------------------------------------
+
+def test_notes_on_the_case_page(login_as, county_and_city):
+    county, _city = county_and_city
+    reporter, desk = login_as("requester"), login_as("service_desk")
+    assert reporter.post(f"/instances/{county.id}/notes", data={"text": "下午三点后方便联系"}).status_code == 302
+    assert desk.post(f"/instances/{county.id}/notes",
+                     data={"text": "疑似监听器故障", "internal": "1"}).status_code == 302
+    staff_page = desk.get(f"/instances/{county.id}").get_data(as_text=True)
+    assert "下午三点后方便联系" in staff_page and "疑似监听器故障" in staff_page
+    reporter_page = reporter.get(f"/instances/{county.id}").get_data(as_text=True)
+    assert "下午三点后方便联系" in reporter_page and "疑似监听器故障" not in reporter_page
+    assert 'name="internal"' not in reporter_page and 'name="internal"' in staff_page
+
+
+def test_a_refused_note_keeps_what_was_typed(login_as, county_and_city, db):
+    county, _city = county_and_city
+    before = db.session.scalar(select(func.count()).select_from(Event))
+    text = "很长的说明" * 1000
+    page = login_as("service_desk").post(f"/instances/{county.id}/notes", data={"text": text})
+    assert page.status_code == 400
+    html = page.get_data(as_text=True)
+    assert text in html and 'id="note-text-error"' in html
+    assert db.session.scalar(select(func.count()).select_from(Event)) == before
+
+
+def test_a_note_form_without_csrf_token_is_refused(app, login_as, county_and_city, db):
+    county, _city = county_and_city
+    before = db.session.scalar(select(func.count()).select_from(Event))
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        assert login_as("service_desk").post(f"/instances/{county.id}/notes",
+                                             data={"text": "x"}).status_code == 400
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    assert db.session.scalar(select(func.count()).select_from(Event)) == before
+
+
+@pytest.mark.parametrize("role, status", [("auditor", 403), ("desk_city", 302), ("line1_city", 302),
+                                          ("process_owner", 302)])
+def test_who_may_write_on_a_county_case(login_as, county_and_city, role, status):
+    """Whoever may see the case, levels above included; never an auditor."""
+    county, _city = county_and_city
+    assert login_as(role).post(f"/instances/{county.id}/notes", data={"text": "知悉"}).status_code == status
+
+
+def test_the_county_may_not_write_on_a_city_case(login_as, county_and_city):
+    _county, city = county_and_city
+    assert login_as("service_desk").post(f"/instances/{city.id}/notes", data={"text": "x"}).status_code == 403
+
+
+def test_a_closed_case_shows_its_notes_and_no_form(login_as, db):
+    instance = drive("desk_solves")
+    html = login_as("service_desk").get(f"/instances/{instance.id}").get_data(as_text=True)
+    assert 'id="note-form"' not in html
+    assert login_as("service_desk").post(f"/instances/{instance.id}/notes", data={"text": "x"}).status_code == 409
+
+
+# --- API --------------------------------------------------------------------------------------------------
+
+def test_api_lists_cases_with_where_they_stand(client, api_as, county_and_city):
+    county, city = county_and_city
+    body = client.get("/api/v1/instances?per_page=200", headers=api_as("desk_city")).get_json()
+    keys = {i["business_key"] for i in body["items"]}
+    assert {county.business_key, city.business_key} <= keys and body["page"] == 1
+    item = next(i for i in body["items"] if i["business_key"] == county.business_key)
+    assert [t["spec_id"] for t in item["open_tasks"]] == ["classify_and_first_support"]
+    mine = client.get("/api/v1/instances?scope=mine", headers=api_as("requester")).get_json()
+    assert {i["business_key"] for i in mine["items"]} == {county.business_key}
+    county_desk = client.get("/api/v1/instances?per_page=200", headers=api_as("service_desk")).get_json()
+    assert city.business_key not in {i["business_key"] for i in county_desk["items"]}
+
+
+@pytest.mark.parametrize("query, field", [("status=open", "status"), ("scope=all", "scope"),
+                                          ("created_to=2026-13-01", "created_to")])
+def test_api_bad_filters(client, api_as, query, field):
+    r = client.get(f"/api/v1/instances?{query}", headers=api_as("service_desk"))
+    assert r.status_code == 400 and field in r.get_json()["errors"]
+
+
+def test_api_pages(client, api_as, db, user):
+    for _ in range(3):
+        incident.record_incident(user("desk"), start_data())
+    db.session.commit()
+    first = client.get("/api/v1/instances?per_page=2", headers=api_as("service_desk")).get_json()
+    second = client.get("/api/v1/instances?per_page=2&page=2", headers=api_as("service_desk")).get_json()
+    assert len(first["items"]) == 2 and first["has_next"]
+    assert {i["id"] for i in first["items"]}.isdisjoint({i["id"] for i in second["items"]})
+
+
+def test_api_notes(client, api_as, county_and_city):
+    county, _city = county_and_city
+    url = f"/api/v1/instances/{county.id}/notes"
+    made = client.post(url, json={"text": "已远程协助", "internal": False}, headers=api_as("service_desk"))
+    assert made.status_code == 201
+    assert made.get_json()["text"] == "已远程协助" and made.get_json()["author"] == "desk"
+    inner = client.post(url, json={"text": "需要厂商介入", "internal": True}, headers=api_as("service_desk"))
+    assert inner.status_code == 201 and inner.get_json()["internal"] is True
+    as_reporter = client.get(url, headers=api_as("requester")).get_json()
+    assert [n["text"] for n in as_reporter] == ["已远程协助"]
+    assert len(client.get(url, headers=api_as("support_line_1")).get_json()) == 2
+    events = client.get(f"/api/v1/instances/{county.id}/events", headers=api_as("requester")).get_json()
+    assert "需要厂商介入" not in str(events) and "已远程协助" in str(events)
+
+
+@pytest.mark.parametrize("role, body, status, error", [
+    ("auditor", {"text": "x"}, 403, "forbidden"),
+    ("requester", {"text": "x", "internal": True}, 403, "forbidden"),
+    ("service_desk", {"text": "  "}, 400, "validation_failed"),
+    ("service_desk", {}, 422, "unprocessable_entity"),
+    ("desk_city", {"text": "x"}, 201, None),
+])
+def test_api_note_refusals(client, api_as, county_and_city, role, body, status, error):
+    county, _city = county_and_city
+    r = client.post(f"/api/v1/instances/{county.id}/notes", json=body, headers=api_as(role))
+    assert r.status_code == status
+    if error:
+        assert r.get_json()["error"] == error
+
+
+def test_api_note_on_a_closed_or_missing_case(client, api_as, db):
+    done = drive("desk_solves")
+    r = client.post(f"/api/v1/instances/{done.id}/notes", json={"text": "x"}, headers=api_as("service_desk"))
+    assert r.status_code == 409 and r.get_json()["state"] == "completed"
+    assert client.post("/api/v1/instances/999999/notes", json={"text": "x"},
+                       headers=api_as("service_desk")).status_code == 404
+
+
+def test_notes_in_english(login_as, county_and_city):
+    county, _city = county_and_city
+    page = login_as("service_desk").get(f"/instances/{county.id}?lang=en").get_data(as_text=True)
+    assert "Add a note" in page and "Internal (staff only" in page
+    assert "Cases" in login_as("service_desk").get("/instances?lang=en").get_data(as_text=True)
+    assert cases.NOTE_EVENT == "note_added"
