@@ -25,6 +25,7 @@ SCOPES = ("visible", "mine")
 STATUSES = ("running", "completed", "cancelled")
 PRIORITIES = ("P1", "P2", "P3", "P4")
 MAX_PER_PAGE = 200
+MAX_EXPORT = 5000
 NOTE_MAX_LENGTH = 4000
 NOTE_EVENT = "note_added"
 
@@ -173,19 +174,30 @@ def organisations_for(user: User) -> list[Organisation]:
     return list(db.session.scalars(stmt))
 
 
-def search(actor: User, flt: InstanceFilter, scope: str = "visible", page: int = 1,
-           per_page: int = 50) -> tuple[list[ProcessInstance], bool]:
-    """One page of the cases the actor may see that match, newest first, and whether a next page exists."""
+def _matching(actor: User, flt: InstanceFilter, scope: str) -> Select:
     if scope not in SCOPES:
         raise ValidationFailed(_("Check the search fields."), {"scope": [
             _("Choose one of: %(values)s.", values=", ".join(SCOPES))]})
     stmt = search_query(flt)
     clause = visible_clause(actor, scope)
-    if clause is not None:
-        stmt = stmt.where(clause)
+    return stmt if clause is None else stmt.where(clause)
+
+
+def search(actor: User, flt: InstanceFilter, scope: str = "visible", page: int = 1,
+           per_page: int = 50) -> tuple[list[ProcessInstance], bool]:
+    """One page of the cases the actor may see that match, newest first, and whether a next page exists."""
     per_page = max(1, min(per_page, MAX_PER_PAGE))
-    rows = list(db.session.scalars(stmt.offset((max(page, 1) - 1) * per_page).limit(per_page + 1)))
+    stmt = _matching(actor, flt, scope).offset((max(page, 1) - 1) * per_page).limit(per_page + 1)
+    rows = list(db.session.scalars(stmt))
     return rows[:per_page], len(rows) > per_page
+
+
+def export(actor: User, flt: InstanceFilter, scope: str = "visible") -> list[ProcessInstance]:
+    """Every matching case the actor may see, for a spreadsheet; refused beyond MAX_EXPORT rows."""
+    rows = list(db.session.scalars(_matching(actor, flt, scope).limit(MAX_EXPORT + 1)))
+    if len(rows) > MAX_EXPORT:
+        raise ValidationFailed(_("More than %(n)s cases match; narrow the search.", n=MAX_EXPORT), {})
+    return rows
 
 
 def open_tasks_of(instances: list[ProcessInstance]) -> dict[int, list[HumanTask]]:

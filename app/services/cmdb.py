@@ -41,6 +41,7 @@ from ..models import (
     ProcessInstance,
     User,
 )
+from . import tabular
 from .audit import append_event
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 
@@ -780,7 +781,8 @@ def parse_records(content: bytes | str, fmt: str) -> list[dict[str, Any]]:
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise ValidationFailed(_("Expected a list of objects."), {"file": [_("Expected a list of objects.")]})
         return items
-    return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(io.StringIO(text))]
+    return [{k.strip(): tabular.from_csv_cell((v or "").strip()) for k, v in row.items() if k}
+            for row in csv.DictReader(io.StringIO(text))]
 
 
 def _match_observed(record: dict[str, Any]) -> ConfigurationItem | None:
@@ -961,26 +963,11 @@ def export_rows(user: User) -> tuple[list[str], list[list[Any]]]:
 
 
 def export_csv(user: User) -> bytes:
-    header, rows = export_rows(user)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue().encode("utf-8-sig")
+    return tabular.csv_bytes(*export_rows(user))
 
 
 def export_xlsx(user: User) -> bytes:
-    from openpyxl import Workbook
-
-    header, rows = export_rows(user)
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("CMDB")
-    ws.append(header)
-    for row in rows:
-        ws.append(row)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return tabular.xlsx_bytes("CMDB", *export_rows(user))
 
 
 def read_xlsx(content: bytes) -> list[dict[str, Any]]:

@@ -225,3 +225,46 @@ def test_notes_in_english(login_as, county_and_city):
     assert "Add a note" in page and "Internal (staff only" in page
     assert "Cases" in login_as("service_desk").get("/instances?lang=en").get_data(as_text=True)
     assert cases.NOTE_EVENT == "note_added"
+
+
+# --- spreadsheets -----------------------------------------------------------------------------------------
+
+def test_the_search_as_a_spreadsheet(login_as, county_and_city, db, user):
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    county, city = county_and_city
+    evil = incident.record_incident(user("desk"), start_data(symptoms="x"))
+    evil.title = '=HYPERLINK("http://attacker.example","点我")'
+    db.session.commit()
+    desk_city = login_as("desk_city")
+    html = desk_city.get("/instances?organisation=county").get_data(as_text=True)
+    assert 'href="/instances/export.xlsx?organisation=county"' in html
+    book = desk_city.get("/instances/export.xlsx?organisation=county")
+    assert book.status_code == 200 and book.headers["Content-Disposition"].endswith("cases.xlsx")
+    sheet = load_workbook(io.BytesIO(book.data)).active
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert rows[0][:3] == ["工单", "流程", "标题"]
+    assert {r[0] for r in rows[1:]} == {county.business_key, evil.business_key}
+    assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
+    county_row = next(r for r in rows if r[0] == county.business_key)
+    assert "分类和初步支持" in county_row[5] and county_row[4] == "进行中"
+    text = desk_city.get("/instances/export.csv?lang=en").data.decode("utf-8-sig")
+    table = list(csv.reader(io.StringIO(text)))
+    assert table[0][0] == "Case" and {r[0] for r in table[1:]} >= {county.business_key, city.business_key}
+    assert next(r for r in table if r[0] == evil.business_key)[2].startswith("'=")
+
+
+def test_a_requester_downloads_only_their_own_requests(login_as, county_and_city):
+    county, _city = county_and_city
+    text = login_as("requester").get("/instances/export.csv?scope=visible").data.decode("utf-8-sig")
+    assert [r.split(",")[0] for r in text.splitlines()[1:]] == [county.business_key]
+
+
+def test_too_many_cases_for_a_spreadsheet(login_as, county_and_city, monkeypatch):
+    monkeypatch.setattr(cases, "MAX_EXPORT", 1)
+    page = login_as("desk_city").get("/instances/export.xlsx")
+    assert page.status_code == 400 and "缩小查询范围" in page.get_data(as_text=True)
+    assert login_as("desk_city").get("/instances/export.pdf").status_code == 404

