@@ -39,6 +39,8 @@ class Config:
     # Uploaded definitions larger than this are refused before parsing.
     MAX_DEFINITION_BYTES = int(os.environ.get("MAX_DEFINITION_BYTES", 2 * 1024 * 1024))
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))
+    # One file attached to a case note (screenshots, logs, documents); a request stays under MAX_CONTENT_LENGTH.
+    ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024))
     BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "zh_CN")
     BABEL_DEFAULT_TIMEZONE = os.environ.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
     LANGUAGES = ("zh_CN", "en")

@@ -1,13 +1,19 @@
 """Instances and their event logs."""
 from __future__ import annotations
 
-from flask import request
+import base64
+import binascii
+
+from flask import request, url_for
+from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from ..downloads import stored_file
 from ..extensions import db
-from ..models import Event, ProcessInstance
+from ..models import CaseAttachment, Event, ProcessInstance
 from ..services import cases, incident, instances
+from ..services.errors import ValidationFailed
 from .common import (
     FILTER_PARAMS,
     PAGE_PARAMS,
@@ -42,10 +48,27 @@ def _record(instance: ProcessInstance) -> dict | None:
     }
 
 
+class AttachmentIn(Schema):
+    filename = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    content_base64 = fields.String(required=True, metadata={"description": "the file's bytes, base64-encoded"})
+
+
 class NoteIn(Schema):
-    text = fields.String(required=True, validate=validate.Length(max=cases.NOTE_MAX_LENGTH))
+    text = fields.String(load_default="", validate=validate.Length(max=cases.NOTE_MAX_LENGTH),
+                         metadata={"description": "may be empty when files are attached"})
     internal = fields.Boolean(load_default=False, metadata={
         "description": "staff only: a note the requester does not see"})
+    attachments = fields.List(fields.Nested(AttachmentIn()), load_default=list, metadata={
+        "description": "screenshots, logs, documents: .png .jpg .gif .pdf .docx .xlsx .zip .txt .log .csv"})
+
+
+class AttachmentOut(Schema):
+    id = fields.Integer()
+    filename = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+    sha256 = fields.String(metadata={"description": "as recorded on the note's event"})
+    url = fields.String(metadata={"description": "GET it with the same bearer token"})
 
 
 class NoteOut(Schema):
@@ -54,12 +77,28 @@ class NoteOut(Schema):
     internal = fields.Boolean()
     text = fields.String()
     created_at = fields.DateTime()
+    attachments = fields.List(fields.Nested(AttachmentOut()))
 
 
-def _note(event: Event) -> dict:
+def _note(event: Event, files: dict[int, list[CaseAttachment]]) -> dict:
     data = event.data or {}
     return {"seq": event.seq, "author": event.actor.username if event.actor else None,
-            "internal": bool(data.get("internal")), "text": data.get("text", ""), "created_at": event.created_at}
+            "internal": bool(data.get("internal")), "text": data.get("text", ""), "created_at": event.created_at,
+            "attachments": [{"id": f.id, "filename": f.filename, "content_type": f.content_type, "size": f.size,
+                             "sha256": f.sha256, "url": url_for("api_instances.attachment",
+                                                                instance_id=event.instance_id, attachment_id=f.id)}
+                            for f in files.get(event.seq, [])]}
+
+
+def _decoded(items: list[dict]) -> list[tuple[str, bytes]]:
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append((item["filename"], base64.b64decode(item["content_base64"], validate=True)))
+        except (binascii.Error, ValueError):
+            raise ValidationFailed(_("The files were not attached."), {
+                "attachments": [_("File %(n)s is not valid base64.", n=i + 1)]}) from None
+    return out
 
 
 _TASKS = TaskSchema(many=True)
@@ -114,7 +153,9 @@ def events(instance_id: int):  # noqa: ANN201
 def notes(instance_id: int):  # noqa: ANN201
     """The case's notes, oldest first (internal notes only for staff and auditors)."""
     user = api_user()
-    return [_note(e) for e in cases.notes(instances.get_instance(instance_id, user), user)]
+    instance = instances.get_instance(instance_id, user)
+    files = cases.attachments_of(instance, user)
+    return [_note(e, files) for e in cases.notes(instance, user)]
 
 
 @blp.route("/<int:instance_id>/notes", methods=["POST"])
@@ -122,14 +163,25 @@ def notes(instance_id: int):  # noqa: ANN201
     "application/json": {"schema": "NoteOut"}}}})
 @blp.arguments(NoteIn())
 @blp.response(201)
-@blp.alt_response(400, schema=ProblemSchema, description="An empty note")
+@blp.alt_response(400, schema=ProblemSchema, description="An empty note, or a file refused (type, size, content)")
 @blp.alt_response(403, schema=ProblemSchema, description="Not allowed: an auditor, or an internal note by a requester")
 @blp.alt_response(409, schema=ProblemSchema, description="The case is closed")
 @token_required
 def add_note(body: dict, instance_id: int):  # noqa: ANN201
     """Add a note to a running case; the requester (public notes) and those working on the case are notified."""
     user = api_user()
-    note = cases.add_note(instance_id, user, body["text"], internal=body["internal"])
-    out = NoteOut().dump(_note(note))  # before the commit, which expires the row
+    note = cases.add_note(instance_id, user, body["text"], internal=body["internal"],
+                          files=_decoded(body["attachments"]))
+    out = NoteOut().dump(_note(note, cases.attachments_of(note.instance, user)))  # before the commit expires it
     db.session.commit()
     return out
+
+
+@blp.route("/<int:instance_id>/attachments/<int:attachment_id>", methods=["GET"])
+@blp.doc(security=SECURITY, responses={"200": {"description": "The file's bytes", "content": {
+    "application/octet-stream": {}, "image/png": {}, "image/jpeg": {}, "image/gif": {}}}})
+@token_required
+def attachment(instance_id: int, attachment_id: int):  # noqa: ANN201
+    """A file attached to a note of the case (an internal note's files: staff and auditors only)."""
+    att = cases.get_attachment(instance_id, attachment_id, api_user())
+    return stored_file(att.data, att.filename, att.content_type, inline=att.content_type in cases.IMAGE_TYPES)

@@ -11,6 +11,7 @@ from .notifications import Notification, NotificationPreference
 from .problem import KnownError
 from .process import (
     BusinessKeyCounter,
+    CaseAttachment,
     Event,
     HumanTask,
     InstanceLink,
@@ -33,6 +34,7 @@ __all__ = [
     "SecurityEvent",
     "BusinessCalendar",
     "BusinessKeyCounter",
+    "CaseAttachment",
     "CIChange",
     "ConfigurationItem",
     "DueTimer",

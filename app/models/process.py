@@ -128,6 +128,25 @@ class Event(db.Model):
     instance: Mapped[ProcessInstance] = relationship()
 
 
+class CaseAttachment(db.Model):
+    """A file attached to a case with a note; the note's event records its SHA-256, so the chain covers it."""
+
+    __tablename__ = "case_attachment"
+    __table_args__ = (Index("ix_case_attachment_instance_seq", "instance_id", "event_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    event_seq: Mapped[int] = mapped_column(Integer)  # the note_added event it came with
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    internal: Mapped[bool] = mapped_column(default=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class BusinessKeyCounter(db.Model):
     """Per prefix and day sequence for readable business keys such as INC-20261125-0001."""
 

@@ -16,7 +16,10 @@ def verify_instance(instance: ProcessInstance) -> tuple[bool, str | None]:
         return ok, problem
     if len(events) != instance.event_seq or (events and events[-1].hash != instance.event_head):
         return False, f"the chain ends early: {instance.event_seq} events expected, {len(events)} found"
-    return True, None
+    from .cases import verify_attachments  # files attached to notes: each still matches its recorded digest
+
+    problem = verify_attachments(instance, events)
+    return problem is None, problem
 
 
 def verify_all(business_key: str | None = None) -> list[tuple[str, str]]:

@@ -5,6 +5,9 @@ the case's hash-chained log, like every other change: an auditor replays it wher
 """
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,10 +18,10 @@ from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Select, exists, or_, select
 
 from ..extensions import db
-from ..models import Event, HumanTask, Incident, Organisation, ProcessInstance, ProcessVersion, User
+from ..models import CaseAttachment, Event, HumanTask, Incident, Organisation, ProcessInstance, ProcessVersion, User
 from . import notifications
 from .audit import append_event
-from .errors import Conflict, Forbidden, ValidationFailed
+from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .instances import _flush_instance, get_instance
 
 SCOPES = ("visible", "mine")
@@ -28,6 +31,23 @@ MAX_PER_PAGE = 200
 MAX_EXPORT = 5000
 NOTE_MAX_LENGTH = 4000
 NOTE_EVENT = "note_added"
+MAX_FILES_PER_NOTE = 5
+_ZIP = (b"PK\x03\x04",)
+# What may be attached: extension -> (content type, how the file must begin; None: text, no NUL bytes).
+ATTACHMENT_TYPES: dict[str, tuple[str, tuple[bytes, ...] | None]] = {
+    ".png": ("image/png", (b"\x89PNG\r\n\x1a\n",)),
+    ".jpg": ("image/jpeg", (b"\xff\xd8\xff",)),
+    ".jpeg": ("image/jpeg", (b"\xff\xd8\xff",)),
+    ".gif": ("image/gif", (b"GIF87a", b"GIF89a")),
+    ".pdf": ("application/pdf", (b"%PDF-",)),
+    ".docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", _ZIP),
+    ".xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", _ZIP),
+    ".zip": ("application/zip", _ZIP),
+    ".txt": ("text/plain", None),
+    ".log": ("text/plain", None),
+    ".csv": ("text/csv", None),
+}
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif"}
 
 
 @dataclass
@@ -219,25 +239,106 @@ def may_add_note(user: User, instance: ProcessInstance) -> bool:
     return instance.status == "running" and not user.in_group("auditor")
 
 
-def add_note(instance_id: int, actor: User, text: str, *, internal: bool = False) -> Event:
-    """Add a note to a running case (internal notes: staff only), tell the people on the case, return the event."""
+def add_note(instance_id: int, actor: User, text: str, *, internal: bool = False,
+             files: Sequence[tuple[str, bytes]] = ()) -> Event:
+    """Add a note, with files if any, to a running case (internal: staff only); tell the people on the case."""
     instance = get_instance(instance_id, actor)
     if actor.in_group("auditor"):
         raise Forbidden(_("Auditors have read-only access."))
     if internal and not is_staff(actor):
         raise Forbidden(_("Only staff may write internal notes."))
     text = (text or "").strip()
-    if not text:
+    if not text and not files:
         raise ValidationFailed(_("Write the note first."), {"text": [_("This field is required.")]})
     if len(text) > NOTE_MAX_LENGTH:
         raise ValidationFailed(_("The note is too long."), {"text": [
             _("At most %(n)s characters.", n=NOTE_MAX_LENGTH)]})
+    checked = _check_files(files)
     if instance.status != "running":
         raise Conflict(_("This case is closed; notes can no longer be added."), state=instance.status)
-    row = append_event(instance, NOTE_EVENT, actor=actor, data={"text": text, "internal": internal})
+    data: dict[str, Any] = {"text": text, "internal": internal}
+    if checked:
+        # The chain records each file's digest: an altered or swapped file no longer matches its note.
+        data["attachments"] = [{"filename": f.filename, "content_type": f.content_type, "size": f.size,
+                                "sha256": f.sha256} for f in checked]
+    row = append_event(instance, NOTE_EVENT, actor=actor, data=data)
+    for f in checked:
+        f.instance_id, f.event_seq, f.internal, f.uploaded_by_id = instance.id, row["seq"], internal, actor.id
+        db.session.add(f)
     _notify(instance, actor, row)
     _flush_instance()
     return db.session.scalars(select(Event).where(Event.instance_id == instance.id, Event.seq == row["seq"])).one()
+
+
+def _safe_filename(name: str) -> str:
+    """The file's own name: no folders, no control characters, at most 255 characters."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return re.sub(r"[\x00-\x1f\x7f]", "", base).strip()[:255]
+
+
+def _check_files(files: Sequence[tuple[str, bytes]]) -> list[CaseAttachment]:
+    """Validate the files of one note (count, name, type by extension and content, size); unsaved rows."""
+    if len(files) > MAX_FILES_PER_NOTE:
+        raise ValidationFailed(_("Too many files."), {"files": [
+            _("At most %(n)s files per note.", n=MAX_FILES_PER_NOTE)]})
+    limit = current_app.config["ATTACHMENT_MAX_BYTES"]
+    out, problems = [], []
+    for raw_name, content in files:
+        name = _safe_filename(raw_name)
+        ext = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
+        kind = ATTACHMENT_TYPES.get(ext)
+        if not name or kind is None:
+            problems.append(_("%(name)s: this type of file cannot be attached (allowed: %(types)s).",
+                              name=name or "?", types=" ".join(sorted(ATTACHMENT_TYPES))))
+            continue
+        content_type, magic = kind
+        if not content:
+            problems.append(_("%(name)s is empty.", name=name))
+        elif len(content) > limit:
+            problems.append(_("%(name)s is larger than %(mb)s MB.", name=name, mb=round(limit / 1024 / 1024, 1)))
+        elif (magic is not None and not content.startswith(magic)) or (magic is None and b"\x00" in content[:8192]):
+            # The name says one thing and the bytes another: never stored, never served.
+            problems.append(_("%(name)s is not a valid %(ext)s file.", name=name, ext=ext))
+        else:
+            out.append(CaseAttachment(filename=name, content_type=content_type, size=len(content),
+                                      sha256=hashlib.sha256(content).hexdigest(), data=content))
+    if problems:
+        raise ValidationFailed(_("The files were not attached."), {"files": problems})
+    return out
+
+
+def attachments_of(instance: ProcessInstance, viewer: User) -> dict[int, list[CaseAttachment]]:
+    """The case's files the viewer may see, by the seq of the note they came with (no file contents loaded)."""
+    from sqlalchemy.orm import defer
+
+    out: dict[int, list[CaseAttachment]] = {}
+    for att in db.session.scalars(select(CaseAttachment).options(defer(CaseAttachment.data))
+                                  .where(CaseAttachment.instance_id == instance.id).order_by(CaseAttachment.id)):
+        if not att.internal or viewer.memberships:
+            out.setdefault(att.event_seq, []).append(att)
+    return out
+
+
+def get_attachment(instance_id: int, attachment_id: int, viewer: User) -> CaseAttachment:
+    """A file of a case the viewer may see (an internal note's files: staff and auditors only)."""
+    instance = get_instance(instance_id, viewer)
+    att = db.session.get(CaseAttachment, attachment_id)
+    if att is None or att.instance_id != instance.id or (att.internal and not viewer.memberships):
+        raise NotFound(_("No such file on this case."))
+    return att
+
+
+def verify_attachments(instance: ProcessInstance, events: list[Event]) -> str | None:
+    """Each stored file still has the digest its note recorded on the (verified) chain; else what differs."""
+    recorded: dict[int, list[str]] = {}
+    for ev in events:
+        if ev.type == NOTE_EVENT:
+            recorded[ev.seq] = [item["sha256"] for item in (ev.data or {}).get("attachments") or []]
+    for att in db.session.scalars(select(CaseAttachment).where(CaseAttachment.instance_id == instance.id)):
+        digest = hashlib.sha256(att.data).hexdigest()
+        if digest != att.sha256 or digest not in recorded.get(att.event_seq, []):
+            return f"the file {att.filename} of event #{att.event_seq} has been altered"
+    return None
 
 
 def _notify(instance: ProcessInstance, author: User, row: dict[str, Any]) -> None:
@@ -255,7 +356,8 @@ def _notify(instance: ProcessInstance, author: User, row: dict[str, Any]) -> Non
     recipients = [u for u in recipients if u.id != author.id]
     notifications.notify(recipients, "case_note", f"note:{instance.business_key}:{row['seq']}", {
         "business_key": instance.business_key, "title": instance.title, "author": author.display_name,
-        "text": row["data"]["text"][:500]}, instance=instance)
+        "text": row["data"]["text"][:500] or ", ".join(a["filename"] for a in row["data"].get("attachments", []))},
+        instance=instance)
 
 
 def notes(instance: ProcessInstance, viewer: User) -> list[Event]:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from ..engine.runtime import EngineError, ProcessRun, StepEvent, TaskNotReady
 from ..extensions import db
-from ..models import AuditView, Event, InstanceLink, Organisation, ProcessInstance, ProcessVersion, User
+from ..models import AuditView, CaseAttachment, Event, InstanceLink, Organisation, ProcessInstance, ProcessVersion, User
 from .audit_trail import verify_instance
 from .cases import InstanceFilter, search_query
 from .definitions import compiled_for
@@ -397,14 +397,23 @@ def _add_instance(zf: zipfile.ZipFile, folder: str, instance: ProcessInstance, u
         zf.writestr(definition + version.bpmn_name, version.bpmn_xml)
         for name, text in (version.files or {}).items():
             zf.writestr(definition + name, text if isinstance(text, str) else json.dumps(text, ensure_ascii=False))
-    result = {**instance_summary(instance), "definition": definition, "events": len(events),
+    files = []
+    for att in db.session.scalars(select(CaseAttachment).where(CaseAttachment.instance_id == instance.id)
+                                  .order_by(CaseAttachment.id)):
+        # The digest is also on the note's event: the package's files can be checked against its chain.
+        path = f"{folder}attachments/{att.event_seq}-{att.id}-{att.filename}"
+        zf.writestr(path, att.data)
+        files.append({"event_seq": att.event_seq, "filename": att.filename, "sha256": att.sha256, "path": path,
+                      "internal": att.internal})
+    result = {**instance_summary(instance), "definition": definition, "events": len(events), "attachments": files,
               "verification": verify(instance), "reexecution": reexecute(instance).as_dict()}
     zf.writestr(f"{folder}results.json", json.dumps(result, ensure_ascii=False, indent=1))
     return result
 
 
 def export_package(instances_: list[ProcessInstance], filters: dict[str, Any] | None = None) -> bytes:
-    """A zip: per instance events.json, events.csv, results.json (verification, re-execution); the
+    """A zip: per instance events.json, events.csv, results.json (verification, re-execution), the files
+    attached to notes under attachments/; the
     definition files (BPMN, DMN, forms) of each version used once under definitions/; an index."""
     users = dict(db.session.execute(select(User.id, User.username)).all())
     orgs = dict(db.session.execute(select(Organisation.id, Organisation.code)).all())

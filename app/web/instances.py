@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from ..downloads import stored_file
 from ..extensions import db
 from ..i18n import ui_language
 from ..models import HumanTask, ProcessInstance
@@ -89,6 +90,8 @@ def _case_page(instance: ProcessInstance, note: str = "", note_errors: dict | No
     return render_template("instances/show.html", instance=instance, tasks=tasks, events=events, record=record,
                            labels=labels, links=links_of(instance),
                            notes=[e for e in events if e.type == cases.NOTE_EVENT],
+                           files=cases.attachments_of(instance, current_user), accept=",".join(cases.ATTACHMENT_TYPES),
+                           max_files=cases.MAX_FILES_PER_NOTE,
                            may_note=cases.may_add_note(current_user, instance), staff=cases.is_staff(current_user),
                            note=note, note_errors=note_errors or {}, note_max=cases.NOTE_MAX_LENGTH), status
 
@@ -97,8 +100,10 @@ def _case_page(instance: ProcessInstance, note: str = "", note_errors: dict | No
 @login_required
 def add_note(instance_id: int):  # noqa: ANN201
     text = request.form.get("text", "")
+    # A form without a chosen file still sends one empty part.
+    files = [(f.filename or "", f.read()) for f in request.files.getlist("files") if f.filename]
     try:
-        cases.add_note(instance_id, current_user, text, internal=request.form.get("internal") == "1")
+        cases.add_note(instance_id, current_user, text, internal=request.form.get("internal") == "1", files=files)
     except ValidationFailed as exc:
         db.session.rollback()
         flash(exc.message, "error")
@@ -107,3 +112,10 @@ def add_note(instance_id: int):  # noqa: ANN201
     db.session.commit()
     flash(_("Note added."), "success")
     return redirect(url_for("instances.show", instance_id=instance_id, _anchor="notes-h"))
+
+
+@bp.route("/<int:instance_id>/attachments/<int:attachment_id>")
+@login_required
+def attachment(instance_id: int, attachment_id: int):  # noqa: ANN201
+    att = cases.get_attachment(instance_id, attachment_id, current_user)
+    return stored_file(att.data, att.filename, att.content_type, inline=att.content_type in cases.IMAGE_TYPES)

@@ -2,10 +2,11 @@
 feedback and attachments."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from ..downloads import stored_file
 from ..extensions import db
 from ..models import KnowledgeAttachment
 from ..services import knowledge
@@ -71,11 +72,4 @@ def upload(article_id: int):  # noqa: ANN201
 def download(attachment_id: int):  # noqa: ANN201
     att = db.session.get(KnowledgeAttachment, attachment_id) or abort(404)
     knowledge.get_article(current_user, att.article_id)
-    return Response(att.data, mimetype="application/octet-stream",
-                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(att.filename)}"})
-
-
-def _quote(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name)
+    return stored_file(att.data, att.filename, att.content_type)

@@ -11,6 +11,11 @@ from tests.browser.test_incident_lifecycle import KEY_RE, login, logout
 
 pytestmark = pytest.mark.browser
 
+# A 2 x 1 pixel PNG (a real image, so the browser can decode it).
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000002000000010806000000f4227f8a0000000e49444154789c63f8cfc0f01f"
+    "040110f803fd4e95c16f0000000049454e44ae426082")
+
 
 def test_a_request_followed_and_discussed_through_notes(page: Page) -> None:
     login(page, "reporter")
@@ -30,9 +35,14 @@ def test_a_request_followed_and_discussed_through_notes(page: Page) -> None:
     row.get_by_role("link", name=key).click()
     expect(page.locator("input[name=internal]")).to_have_count(0)  # requesters write public notes only
     page.fill("#note-text", "今天上午在办公室，可随时联系")
+    page.set_input_files("#note-files", files=[{"name": "报错截图.png", "mimeType": "image/png", "buffer": PNG}])
     page.click("#note-form button[type=submit]")
     expect(page.locator("p.flash.success")).to_be_visible()
     expect(page.locator("#notes")).to_contain_text("今天上午在办公室，可随时联系")
+    # The screenshot is shown with the note (the browser really loads and decodes it).
+    image = page.locator("#notes ul.files img[alt='报错截图.png']")
+    expect(image).to_be_visible()
+    assert image.evaluate("img => img.complete && img.naturalWidth") == 2
     logout(page)
 
     # The desk searches its cases by text and answers.
@@ -50,7 +60,7 @@ def test_a_request_followed_and_discussed_through_notes(page: Page) -> None:
     expect(page.locator("#notes li.internal")).to_contain_text("驱动版本过旧")
     page.fill("#note-text", "十点前后远程协助，请保持电脑开机")
     page.click("#note-form button[type=submit]")
-    expect(page.locator("#notes li")).to_have_count(3)
+    expect(page.locator("#notes > li")).to_have_count(3)
     # A note the server refuses keeps the text (empty after trimming: the browser's own check passes).
     page.fill("#note-text", "   ")
     page.click("#note-form button[type=submit]")

@@ -417,3 +417,21 @@ def test_audit_view_log_page(db, login_as):
     html = login_as("administrator").get("/audit/views?user=auditor").get_data(as_text=True)
     assert "audit.show" in html and f"/audit/instances/{instance.id}" in html
     assert "audit.show" not in login_as("administrator").get("/audit/views?user=desk").get_data(as_text=True)
+
+
+def test_the_package_carries_the_files_of_notes(db, login_as, user):
+    import hashlib
+
+    from app.services import cases
+
+    instance = drive("desk_solves", steps=1)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x01" * 32
+    cases.add_note(instance.id, user("desk"), "现场照片", internal=True, files=[("机房.png", png)])
+    db.session.commit()
+    zf = zipfile.ZipFile(io.BytesIO(login_as("auditor").get(f"/audit/instances/{instance.id}/export.zip").data))
+    results = json.loads(zf.read(f"instances/{instance.business_key}/results.json"))
+    (entry,) = results["attachments"]
+    assert zf.read(entry["path"]) == png and entry["sha256"] == hashlib.sha256(png).hexdigest()
+    events = json.loads(zf.read(f"instances/{instance.business_key}/events.json"))
+    note = next(e for e in events if e["seq"] == entry["event_seq"])
+    assert note["data"]["attachments"][0]["sha256"] == entry["sha256"]

@@ -200,7 +200,7 @@ def test_api_notes(client, api_as, county_and_city):
     ("auditor", {"text": "x"}, 403, "forbidden"),
     ("requester", {"text": "x", "internal": True}, 403, "forbidden"),
     ("service_desk", {"text": "  "}, 400, "validation_failed"),
-    ("service_desk", {}, 422, "unprocessable_entity"),
+    ("service_desk", {"text": 5}, 422, "unprocessable_entity"),
     ("desk_city", {"text": "x"}, 201, None),
 ])
 def test_api_note_refusals(client, api_as, county_and_city, role, body, status, error):
@@ -268,3 +268,68 @@ def test_too_many_cases_for_a_spreadsheet(login_as, county_and_city, monkeypatch
     page = login_as("desk_city").get("/instances/export.xlsx")
     assert page.status_code == 400 and "缩小查询范围" in page.get_data(as_text=True)
     assert login_as("desk_city").get("/instances/export.pdf").status_code == 404
+
+
+# --- files ------------------------------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def test_files_with_a_note_on_the_page(login_as, county_and_city):
+    import io
+
+    county, _city = county_and_city
+    reporter = login_as("requester")
+    sent = reporter.post(f"/instances/{county.id}/notes", content_type="multipart/form-data", data={
+        "text": "报错截图见附件", "files": [(io.BytesIO(PNG), "报错.png"), (io.BytesIO(b"ORA-12170"), "alert.log")]})
+    assert sent.status_code == 302
+    html = reporter.get(f"/instances/{county.id}").get_data(as_text=True)
+    links = re.findall(rf'href="(/instances/{county.id}/attachments/\d+)"', html)
+    assert len(links) == 2 and '<img src="' + links[0] in html  # the image is shown, the log only linked
+    image, log = reporter.get(links[0]), reporter.get(links[1])
+    assert image.data == PNG and image.mimetype == "image/png"
+    assert image.headers["Content-Disposition"].startswith("inline;")
+    assert "sandbox" in image.headers["Content-Security-Policy"]
+    assert image.headers["X-Content-Type-Options"] == "nosniff"
+    assert log.mimetype == "application/octet-stream" and log.headers["Content-Disposition"].startswith("attachment;")
+    assert "filename*=UTF-8''alert.log" in log.headers["Content-Disposition"]
+    # A stranger to the case gets nothing.
+    assert login_as("service_desk").get(links[0]).status_code == 200
+    assert login_as("desk_city").get(links[0]).status_code == 200  # the level above
+    _county, city = county_and_city
+    assert login_as("service_desk").get(f"/instances/{city.id}/attachments/1").status_code == 403
+
+
+def test_a_refused_file_keeps_the_note_text(login_as, county_and_city, db):
+    import io
+
+    county, _city = county_and_city
+    before = db.session.scalar(select(func.count()).select_from(Event))
+    page = login_as("service_desk").post(f"/instances/{county.id}/notes", content_type="multipart/form-data", data={
+        "text": "请看这个脚本", "files": [(io.BytesIO(b"<script>"), "x.html")]})
+    assert page.status_code == 400
+    html = page.get_data(as_text=True)
+    assert "请看这个脚本" in html and 'id="note-files-error"' in html and "x.html" in html
+    assert db.session.scalar(select(func.count()).select_from(Event)) == before
+
+
+def test_api_files(client, api_as, county_and_city):
+    import base64
+
+    county, _city = county_and_city
+    made = client.post(f"/api/v1/instances/{county.id}/notes", headers=api_as("service_desk"), json={
+        "text": "", "internal": True,
+        "attachments": [{"filename": "诊断.png", "content_base64": base64.b64encode(PNG).decode()}]})
+    assert made.status_code == 201
+    (file,) = made.get_json()["attachments"]
+    assert file["filename"] == "诊断.png" and file["size"] == len(PNG) and file["content_type"] == "image/png"
+    got = client.get(file["url"], headers=api_as("support_line_1"))
+    assert got.status_code == 200 and got.data == PNG
+    assert client.get(file["url"], headers=api_as("requester")).status_code == 404  # an internal note's file
+    listed = client.get(f"/api/v1/instances/{county.id}/notes", headers=api_as("auditor")).get_json()
+    assert listed[-1]["attachments"][0]["sha256"] == file["sha256"]
+    bad = client.post(f"/api/v1/instances/{county.id}/notes", headers=api_as("service_desk"), json={
+        "attachments": [{"filename": "a.png", "content_base64": "not base64!"}]})
+    assert bad.status_code == 400 and "attachments" in bad.get_json()["errors"]
+    empty = client.post(f"/api/v1/instances/{county.id}/notes", headers=api_as("service_desk"), json={})
+    assert empty.status_code == 400 and "text" in empty.get_json()["errors"]

@@ -216,3 +216,95 @@ def test_an_auditor_replays_a_note_where_it_happened_and_reexecution_still_agree
     assert steps.index(note) < next(i for i, s in enumerate(steps) if s["type"] == "task_completed"
                                     and s["element"] == "classify_and_first_support")
     assert replay.reexecute(instance).consistent
+
+
+# --- files with notes -----------------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
+
+
+def test_files_come_with_a_note_and_their_digests_are_on_the_chain(db, user):
+    import hashlib
+
+    from app.models import CaseAttachment
+
+    instance = drive("desk_solves", steps=1)
+    note = cases.add_note(instance.id, user("reporter"), "", files=[("C:\\Users\\me\\截图.png", PNG),
+                                                                  ("系统日志.log", "ORA-12170 连接超时\n".encode())])
+    db.session.commit()
+    assert note.data["text"] == "" and [a["filename"] for a in note.data["attachments"]] == ["截图.png", "系统日志.log"]
+    assert note.data["attachments"][0]["sha256"] == hashlib.sha256(PNG).hexdigest()
+    stored = db.session.scalars(select(CaseAttachment).where(CaseAttachment.instance_id == instance.id)).all()
+    assert [(a.event_seq, a.content_type, a.size) for a in stored] == [
+        (note.seq, "image/png", len(PNG)), (note.seq, "text/plain", len("ORA-12170 连接超时\n".encode()))]
+    from app.services.audit_trail import verify_instance
+
+    assert verify_instance(instance) == (True, None)
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("截图.png", b"GIF89a not a png", "not a valid .png"),
+    ("报告.pdf", b"<html><script>alert(1)</script>", "not a valid .pdf"),
+    ("payload.exe", b"MZ\x90\x00", "cannot be attached"),
+    ("page.html", b"<html>", "cannot be attached"),
+    ("image.svg", b"<svg onload=alert(1)>", "cannot be attached"),
+    ("noext", b"data", "cannot be attached"),
+    ("日志.txt", b"text\x00\x01binary", "not a valid .txt"),
+    ("空.txt", b"", "is empty"),
+])
+def test_files_are_checked_by_name_and_content(db, user, english, name, content, problem):
+    instance = drive("desk_solves", steps=1)
+    before = db.session.scalar(select(func.count()).select_from(Event))
+    with pytest.raises(ValidationFailed) as err:
+        cases.add_note(instance.id, user("desk"), "见附件", files=[(name, content)])
+    assert problem in " ".join(err.value.errors["files"])
+    assert db.session.scalar(select(func.count()).select_from(Event)) == before
+
+
+def test_file_count_and_size_limits(app, db, user, monkeypatch):
+    instance = drive("desk_solves", steps=1)
+    with pytest.raises(ValidationFailed):
+        cases.add_note(instance.id, user("desk"), "x", files=[(f"{i}.png", PNG) for i in range(6)])
+    monkeypatch.setitem(app.config, "ATTACHMENT_MAX_BYTES", 50)
+    with pytest.raises(ValidationFailed) as err:
+        cases.add_note(instance.id, user("desk"), "x", files=[("大图.png", PNG)])
+    assert "大图.png" in err.value.errors["files"][0]
+
+
+def test_an_internal_notes_files_are_for_staff(db, user):
+    from app.services.errors import NotFound
+
+    instance = drive("desk_solves", steps=1)
+    cases.add_note(instance.id, user("desk"), "内部分析", internal=True, files=[("分析.pdf", PDF)])
+    db.session.flush()
+    att = cases.attachments_of(instance, user("line1"))
+    (seq, [f]), = att.items()
+    assert cases.attachments_of(instance, user("reporter")) == {}
+    assert cases.get_attachment(instance.id, f.id, user("auditor")).data == PDF
+    with pytest.raises(NotFound):
+        cases.get_attachment(instance.id, f.id, user("reporter"))
+    other = drive("desk_solves", steps=1)
+    with pytest.raises(NotFound):  # a file is reached only through its own case
+        cases.get_attachment(other.id, f.id, user("desk"))
+
+
+@pytest.mark.parametrize("tamper", ["content", "swap"])
+def test_verification_finds_an_altered_file(db, user, tamper):
+    from sqlalchemy import update
+
+    from app.models import CaseAttachment
+    from app.services.audit_trail import verify_instance
+
+    instance = drive("desk_solves", steps=1)
+    cases.add_note(instance.id, user("desk"), "证据", files=[("现场.png", PNG)])
+    db.session.commit()
+    if tamper == "content":  # the bytes changed, the row's digest left alone
+        values = {"data": PNG + b"x"}
+    else:  # bytes and row digest both replaced: the chain still records the original digest
+        import hashlib
+
+        values = {"data": PNG + b"y", "sha256": hashlib.sha256(PNG + b"y").hexdigest()}
+    db.session.execute(update(CaseAttachment).where(CaseAttachment.instance_id == instance.id).values(**values))
+    ok, problem = verify_instance(instance)
+    assert not ok and "现场.png" in problem
