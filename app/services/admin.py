@@ -7,6 +7,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import HumanTask, ProcessInstance, User
 from ..models.base import utcnow
+from . import notifications
 from .audit import append_event
 from .errors import Conflict, Forbidden, ValidationFailed
 from .instances import _flush_instance, _load_task, require_instance
@@ -40,6 +41,7 @@ def reassign_task(task_id: int, actor: User, assignee_username: str, reason: str
     append_event(task.instance, "task_reassigned", actor=actor, spec_id=task.spec_id, task_guid=task.task_guid,
                  data={"task_id": task.id, "name": task.name, "from": previous, "to": assignee.username,
                        "reason": text})
+    notifications.task_assigned(task)
     _flush_instance()
     return task
 

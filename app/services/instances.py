@@ -27,7 +27,7 @@ from ..models import (
     UserGroup,
 )
 from ..models.base import utcnow
-from . import forms
+from . import forms, notifications
 from .audit import append_event
 from .definitions import compiled_for, require_latest
 from .errors import Conflict, Forbidden, NotFound, ProcessFailed
@@ -385,6 +385,8 @@ def _record(
         )
         db.session.add(human)
         pending[ev.guid or ""] = human
+        if assignee is not None and (actor is None or assignee != actor.id):
+            notifications.task_assigned(human)
         append_event(instance, "task_ready", spec_id=ev.spec_id, task_guid=ev.guid, data={
             **base, "from": ev.from_id, "flow": ev.flow_id, "candidate_group": group, "assignee_id": assignee,
         }, organisation_id=instance.organisation_id)
@@ -402,6 +404,8 @@ def _record(
     elif ev.kind == "workflow_completed":
         instance.status = "completed"
         instance.completed_at = utcnow()
+        if instance.requester_id is not None and (actor is None or instance.requester_id != actor.id):
+            notifications.case_closed(instance)
         append_event(instance, "instance_completed", data={"business_key": instance.business_key},
                      organisation_id=instance.organisation_id)
 

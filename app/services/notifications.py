@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import Group, Notification, NotificationPreference, ProcessInstance, User, UserGroup
+from ..models import Group, HumanTask, Notification, NotificationPreference, ProcessInstance, User, UserGroup
 from ..models.base import utcnow
 from . import outbox
 from .errors import Forbidden, NotFound, ValidationFailed
@@ -47,6 +47,14 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
                   "{business_key}（{title}）在 {group} 的调查和分析已超过 {after}，请协调处理。"),
         "en": ("[Escalation] {business_key}: support group too slow",
                "{business_key} ({title}) has been with {group} for longer than {after}; please coordinate."),
+    },
+    "task_assigned": {
+        "zh_CN": ("【待办】{business_key} {task}", "{business_key}（{title}）的“{task}”已交给您处理。"),
+        "en": ("[To do] {business_key}: {task_en}", "{business_key} ({title}): \"{task_en}\" is now yours to do."),
+    },
+    "case_closed": {
+        "zh_CN": ("【已完成】{business_key}", "您提交的 {business_key}（{title}）已处理完毕。"),
+        "en": ("[Done] {business_key}", "Your request {business_key} ({title}) has been dealt with and closed."),
     },
     "case_note": {
         "zh_CN": ("【工单留言】{business_key} {author}", "{author} 在 {business_key}（{title}）中留言：\n{text}"),
@@ -170,6 +178,24 @@ def _post_webhook(url: str, note: Notification) -> None:
 
 
 # --------------------------------------------------------------------------- recipients and lists
+
+def task_assigned(task: HumanTask) -> None:
+    """Tell a user that a task is now theirs (a requester's confirmation, a named assignee, a reassignment)."""
+    from .definitions import compiled_for
+
+    instance = task.instance
+    user = task.assignee or (db.session.get(User, task.assignee_id) if task.assignee_id else None)
+    english = compiled_for(instance.version).names.get("en", {}).get(task.spec_id)
+    notify([user], "task_assigned", f"task_assigned:{task.task_guid}:{task.assignee_id}", {
+        "business_key": instance.business_key, "title": instance.title, "task": task.name,
+        "task_en": english or task.name}, instance=instance)
+
+
+def case_closed(instance: ProcessInstance) -> None:
+    """Tell the requester that their case is finished (closed-loop tracking, spec 6.2)."""
+    notify([instance.requester], "case_closed", f"case_closed:{instance.business_key}", {
+        "business_key": instance.business_key, "title": instance.title}, instance=instance)
+
 
 def group_members(code: str, organisation_ids: Iterable[int]) -> list[User]:
     ids = list(organisation_ids)

@@ -2,19 +2,25 @@
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from ..extensions import db
 from ..services import notifications
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
+# What each kind is called in the settings (every kind of services.notifications.TEMPLATES has one).
+KIND_LABELS = {"sla_warning": _l("SLA warnings"), "sla_breach": _l("SLA breaches"),
+               "support_too_slow": _l("Support group too slow"), "task_assigned": _l("A task is given to me"),
+               "case_closed": _l("My request is closed"), "case_note": _l("Notes on my cases")}
 
 
 @bp.route("/")
 @login_required
 def index():  # noqa: ANN201
     return render_template("notifications/index.html", items=notifications.for_user(current_user),
-                           pref=notifications.preference(current_user), kinds=notifications.KINDS)
+                           pref=notifications.preference(current_user),
+                           kinds=[(k, KIND_LABELS[k]) for k in notifications.KINDS])
 
 
 @bp.route("/<int:notification_id>/read", methods=["POST"])

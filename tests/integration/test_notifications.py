@@ -163,3 +163,68 @@ def test_auditors_change_nothing(db, user, login_as):
         notifications.set_preference(auditor, auditor, email=False, webhook_url="", muted_kinds=[])
     assert login_as("auditor").post(f"/notifications/{note.id}/read").status_code == 403
     assert login_as("auditor").get("/notifications/").status_code == 200
+
+
+# --- following one's request: a task given to me, my request closed -----------------------------------
+
+def _kinds(db, user, username):
+    from sqlalchemy import select
+
+    from app.models import Notification
+
+    return [(n.kind, n.subject) for n in db.session.scalars(
+        select(Notification).where(Notification.user_id == user(username).id).order_by(Notification.id))]
+
+
+def test_the_requester_hears_when_to_confirm_and_when_it_is_closed(db, user):
+    from tests.replay_support import drive
+
+    instance = drive("desk_solves", steps=2)  # the desk solved it: confirm_resolution goes to the reporter
+    assert _kinds(db, user, "reporter") == [
+        ("task_assigned", f"【待办】{instance.business_key} 用户确认解决")]
+    drive_rest = drive("desk_solves")
+    kinds = [k for k, _s in _kinds(db, user, "reporter")]
+    assert kinds.count("case_closed") == 1 and kinds.count("task_assigned") == 2
+    assert ("case_closed", f"【已完成】{drive_rest.business_key}") in _kinds(db, user, "reporter")
+    # Nobody hears of a task given to them by their own action, nor of a group task.
+    assert _kinds(db, user, "desk") == [] and _kinds(db, user, "desk_call") == []
+
+
+def test_a_phoned_in_case_without_a_requester_notifies_nobody(db, user):
+    from sqlalchemy import func, select
+
+    from app.models import Notification
+    from app.services import incident, instances
+    from tests.support import PATHS
+
+    start, steps = PATHS["desk_solves"]
+    before = db.session.scalar(select(func.count()).select_from(Notification))
+    case = incident.record_incident(user("desk"), start)
+    db.session.flush()
+    for spec_id, data in steps:
+        task = instances.open_tasks(case)[0]
+        assert task.spec_id == spec_id
+        instances.complete_task(task.id, user("desk"), data)
+    assert case.status == "completed"
+    assert db.session.scalar(select(func.count()).select_from(Notification)) == before
+
+
+def test_a_reassigned_task_is_announced_in_the_assignees_language(db, user):
+    from app.services import admin, instances
+    from tests.replay_support import drive
+
+    instance = drive("desk_solves", steps=1)
+    user("line1").locale = "en"
+    (task,) = instances.open_tasks(instance)
+    admin.reassign_task(task.id, user("admin"), "line1", "desk is busy")
+    db.session.flush()
+    assert _kinds(db, user, "line1") == [
+        ("task_assigned", f"[To do] {instance.business_key}: Classify and provide initial support")]
+
+
+def test_every_kind_has_a_label_in_the_settings(db, login_as):
+    from app.web.notifications import KIND_LABELS
+
+    assert set(KIND_LABELS) == set(notifications.KINDS)
+    html = login_as("requester").get("/notifications/?lang=en").get_data(as_text=True)
+    assert "A task is given to me" in html and "My request is closed" in html and "Notes on my cases" in html
