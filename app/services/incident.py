@@ -1,6 +1,7 @@
 """Incident management (spec 6.1.2, Table 2): recording, reporting, the record projection, escalation."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -22,21 +23,34 @@ _TEXT_FIELDS = ("reporter_name", "reporter_contact", "symptoms", "error_codes", 
 _CODE_FIELDS = ("impact", "urgency", "priority", "category", "service_class", "support_group", "status")
 
 
-def record_incident(actor: User, data: dict[str, Any], *, requester: User | None = None) -> ProcessInstance:
+def record_incident(actor: User, data: dict[str, Any], *, requester: User | None = None,
+                    files: Sequence[tuple[str, bytes]] = ()) -> ProcessInstance:
     """The service desk records an incident reported by any channel (Table 2 steps 1-2)."""
     if not actor.in_group("service_desk"):
         raise Forbidden(_("Only the service desk records incidents."))
-    return instances.start_instance(PROCESS_ID, actor, _with_defaults(data, "phone"), requester=requester)
+    instance = instances.start_instance(PROCESS_ID, actor, _with_defaults(data, "phone"), requester=requester)
+    return _attach(instance, actor, files)
 
 
-def report_fault(actor: User, data: dict[str, Any]) -> ProcessInstance:
+def report_fault(actor: User, data: dict[str, Any], *, files: Sequence[tuple[str, bytes]] = ()) -> ProcessInstance:
     """Any user reports a fault through the web (Table 2 step 1); the desk then records it."""
     if actor.in_group("auditor") and len(actor.memberships) == 1:
         raise Forbidden(_("Auditors have read-only access."))
     data = _with_defaults(data, "web")
     data.setdefault("reporter_name", actor.display_name)
     data.setdefault("reporter_contact", actor.email or actor.phone or actor.username)
-    return instances.start_instance(PROCESS_ID, actor, data, requester=actor)
+    return _attach(instances.start_instance(PROCESS_ID, actor, data, requester=actor), actor, files)
+
+
+def _attach(instance: ProcessInstance, actor: User, files: Sequence[tuple[str, bytes]]) -> ProcessInstance:
+    """Files that come with a report (screenshots, logs) go on the case as its first note, in the same transaction:
+    a file refused refuses the report, and nothing is half-saved."""
+    if files:
+        from . import cases
+
+        db.session.flush()  # the note is written against the new case's row
+        cases.add_note(instance.id, actor, "", files=files)
+    return instance
 
 
 def _with_defaults(data: dict[str, Any], channel: str) -> dict[str, Any]:

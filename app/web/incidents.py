@@ -4,9 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, abort
 from flask_login import current_user, login_required
 
-from ..services import incident
+from ..services import cases, incident
 from ..services.definitions import compiled_for, require_latest
 from .startform import start_form_page
+from .uploads import posted_files
 
 bp = Blueprint("incidents", __name__, url_prefix="/incidents")
 
@@ -18,8 +19,9 @@ def _start_schema() -> dict:
 
 def _start_page(mode: str):  # noqa: ANN202
     start = incident.record_incident if mode == "record" else incident.report_fault
-    return start_form_page(_start_schema(), lambda values: start(current_user, values), "incidents/new.html",
-                           mode=mode)
+    return start_form_page(_start_schema(), lambda values: start(current_user, values, files=posted_files()),
+                           "incidents/new.html", mode=mode, accept=",".join(cases.ATTACHMENT_TYPES),
+                           max_files=cases.MAX_FILES_PER_NOTE)
 
 
 @bp.route("/report", methods=["GET", "POST"])

@@ -16,6 +16,7 @@ from ..services.errors import ValidationFailed
 from ..services.forms import choice_labels
 from ..services.messaging import links_of
 from .filters import INSTANCE_STATES, fmt_datetime, group_name, process_name, step_name
+from .uploads import posted_files
 
 bp = Blueprint("instances", __name__, url_prefix="/instances")
 PAGE_SIZE = 50
@@ -100,10 +101,9 @@ def _case_page(instance: ProcessInstance, note: str = "", note_errors: dict | No
 @login_required
 def add_note(instance_id: int):  # noqa: ANN201
     text = request.form.get("text", "")
-    # A form without a chosen file still sends one empty part.
-    files = [(f.filename or "", f.read()) for f in request.files.getlist("files") if f.filename]
     try:
-        cases.add_note(instance_id, current_user, text, internal=request.form.get("internal") == "1", files=files)
+        cases.add_note(instance_id, current_user, text, internal=request.form.get("internal") == "1",
+                       files=posted_files())
     except ValidationFailed as exc:
         db.session.rollback()
         flash(exc.message, "error")

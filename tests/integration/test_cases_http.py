@@ -333,3 +333,39 @@ def test_api_files(client, api_as, county_and_city):
     assert bad.status_code == 400 and "attachments" in bad.get_json()["errors"]
     empty = client.post(f"/api/v1/instances/{county.id}/notes", headers=api_as("service_desk"), json={})
     assert empty.status_code == 400 and "text" in empty.get_json()["errors"]
+
+
+def test_a_fault_reported_with_a_screenshot(login_as, db):
+    import io
+
+    from app.models import CaseAttachment, ProcessInstance
+    from tests.integration.helpers import form_post
+
+    reporter = login_as("requester")
+    data = {**form_post({k: v for k, v in start_data().items() if k not in ("reporter_name", "reporter_contact")}),
+            "files": [(io.BytesIO(PNG), "蓝屏.png")]}
+    made = reporter.post("/incidents/report", content_type="multipart/form-data", data=data)
+    assert made.status_code == 302
+    instance = db.session.get(ProcessInstance, int(made.headers["Location"].rsplit("/", 1)[-1]))
+    (att,) = db.session.scalars(select(CaseAttachment).where(CaseAttachment.instance_id == instance.id)).all()
+    assert att.filename == "蓝屏.png" and att.data == PNG
+    assert "蓝屏.png" in reporter.get(f"/instances/{instance.id}").get_data(as_text=True)
+
+
+def test_a_refused_file_refuses_the_report_and_keeps_the_form(login_as, db):
+    import io
+
+    from app.models import ProcessInstance
+    from tests.integration.helpers import form_post
+
+    before = db.session.scalar(select(func.count()).select_from(ProcessInstance))
+    data = {**form_post(start_data(symptoms="显示器无信号")), "files": [(io.BytesIO(b"MZ"), "tool.exe")]}
+    page = login_as("service_desk").post("/incidents/record", content_type="multipart/form-data", data=data)
+    assert page.status_code == 400
+    html = page.get_data(as_text=True)
+    assert "显示器无信号" in html and 'id="report-files-error"' in html and "tool.exe" in html
+    assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == before
+    # A form error with a file chosen: the browser cannot keep the file, so the page says to choose it again.
+    bad = {**form_post(start_data(symptoms="")), "files": [(io.BytesIO(PNG), "a.png")]}
+    again = login_as("service_desk").post("/incidents/record", content_type="multipart/form-data", data=bad)
+    assert again.status_code == 400 and 'id="report-files-error"' in again.get_data(as_text=True)
