@@ -48,6 +48,9 @@ class Config:
     # Login failure handling: after this many failures in a row an account is locked for LOGIN_LOCK_MINUTES.
     LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", 5))
     LOGIN_LOCK_MINUTES = int(os.environ.get("LOGIN_LOCK_MINUTES", 15))
+    # Failed logins from one address (any usernames) within LOGIN_LOCK_MINUTES before it is refused (0: off).
+    # Behind a reverse proxy this needs TRUSTED_PROXIES, or every user shares the proxy's address.
+    LOGIN_MAX_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ADDRESS", 30))
     PASSWORD_MIN_LENGTH = int(os.environ.get("PASSWORD_MIN_LENGTH", 10))
     # A password older than this must be changed at the next login (0: never).
     PASSWORD_MAX_AGE_DAYS = int(os.environ.get("PASSWORD_MAX_AGE_DAYS", 90))

@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from ..extensions import db
-from ..services.accounts import AccountLocked, authenticate
+from ..services.accounts import LoginRefused, authenticate
 from ..services.errors import ServiceError
 from ..services.identity import issue_token
 from .common import ApiError, ProblemSchema
@@ -36,13 +36,13 @@ class PasswordChangeRequired(ServiceError):
 @blp.route("/token", methods=["POST"])
 @blp.arguments(Credentials())
 @blp.response(200, TokenOut)
-@blp.alt_response(429, schema=ProblemSchema, description="Too many failed logins: the account is locked for now "
-                  "(`Retry-After`, `locked_until`)")
+@blp.alt_response(429, schema=ProblemSchema, description="Too many failed logins: `account_locked` (the account, "
+                  "with `locked_until`) or `too_many_attempts` (from this address); `Retry-After` either way")
 def token(creds: dict):  # noqa: ANN201
     """Obtain a bearer token."""
     try:
         user = authenticate(creds["username"], creds["password"], channel="api", remote_addr=request.remote_addr)
-    except AccountLocked:
+    except LoginRefused:
         db.session.commit()  # the refused try is in the security log
         raise
     db.session.commit()  # a failed try counts towards the lock; every try is in the security log

@@ -31,7 +31,8 @@ class SecurityEvent(db.Model):
     """One security-relevant event outside any case: a login, a failed login, a lock, a password change."""
 
     __tablename__ = "security_event"
-    __table_args__ = (Index("ix_security_event_user_time", "username", "created_at"),)
+    __table_args__ = (Index("ix_security_event_user_time", "username", "created_at"),
+                      Index("ix_security_event_addr_time", "remote_addr", "created_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     type: Mapped[str] = mapped_column(String(40), index=True)

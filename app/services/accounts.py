@@ -16,21 +16,36 @@ from ..models.base import utcnow
 from ..models.identity import hash_password
 from .errors import Forbidden, ServiceError, ValidationFailed
 
-EVENT_TYPES = ("login_succeeded", "login_failed", "login_refused", "account_locked", "account_unlocked",
+EVENT_TYPES = ("login_succeeded", "login_failed", "login_refused", "login_throttled", "account_locked",
+               "account_unlocked",
                "password_changed", "password_change_refused", "user_created", "user_updated", "user_deactivated",
                "user_reactivated", "password_reset", "password_expired")
 
 
-class AccountLocked(ServiceError):
-    """Too many failed logins in a row: the account refuses every login until `until`."""
+class LoginRefused(ServiceError):
+    """A login refused before any password is checked, until `until` (the answer carries Retry-After)."""
 
     status = 429
+
+    def __init__(self, message: str, until: datetime, **details: Any):
+        retry = max(1, int((until - utcnow()).total_seconds()))
+        super().__init__(message, retry_after=retry, **details)
+        self.headers = {"Retry-After": str(retry)}
+
+
+class AccountLocked(LoginRefused):
+    """Too many failed logins in a row: the account refuses every login until `until`."""
+
     code = "account_locked"
 
     def __init__(self, message: str, until: datetime):
-        retry = max(1, int((until - utcnow()).total_seconds()))
-        super().__init__(message, locked_until=until.isoformat(), retry_after=retry)
-        self.headers = {"Retry-After": str(retry)}
+        super().__init__(message, until, locked_until=until.isoformat())
+
+
+class TooManyAttempts(LoginRefused):
+    """Too many failed logins from one address, whatever the accounts (password spraying, credential stuffing)."""
+
+    code = "too_many_attempts"
 
 
 @cache
@@ -50,10 +65,11 @@ def record_security_event(kind: str, username: str, user: User | None = None, re
 def authenticate(username: str, password: str, *, channel: str = "web", remote_addr: str | None = None) -> User | None:
     """The active user with these credentials, or None; counts failures, locks after too many, logs each try.
 
-    Raises AccountLocked while the account is locked, whatever the password. The caller commits either way, so
-    that a failure counts."""
-    user = db.session.scalar(select(User).where(User.username == username))
+    Raises AccountLocked while the account is locked, and TooManyAttempts while the address has failed too often,
+    whatever the password. The caller commits either way, so that a failure counts."""
     now = utcnow()
+    _check_address(username, remote_addr, channel, now)
+    user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
         # As slow as a real check, so the answer's timing does not tell which usernames exist.
         check_password_hash(_dummy_hash(), password)
@@ -88,6 +104,25 @@ def authenticate(username: str, password: str, *, channel: str = "web", remote_a
         record_security_event("password_expired", username, user, remote_addr, days=max_age)
     db.session.flush()
     return user
+
+
+def _check_address(username: str, remote_addr: str | None, channel: str, now: datetime) -> None:
+    """Refuse an address with LOGIN_MAX_FAILURES_PER_ADDRESS failed logins (any usernames) in the lock window."""
+    limit = current_app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"]
+    if not limit or not remote_addr:
+        return
+    window = timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
+    recent = list(db.session.scalars(
+        select(SecurityEvent.created_at).where(SecurityEvent.remote_addr == remote_addr[:64],
+                                               SecurityEvent.created_at >= now - window,
+                                               SecurityEvent.type == "login_failed")
+        .order_by(SecurityEvent.created_at.desc()).limit(limit)))
+    if len(recent) < limit:
+        return
+    # Free again when the oldest of those failures leaves the window; no password is checked meanwhile.
+    oldest = recent[-1] if recent[-1].tzinfo else recent[-1].replace(tzinfo=now.tzinfo)
+    record_security_event("login_throttled", username, remote_addr=remote_addr, channel=channel, failures=limit)
+    raise TooManyAttempts(_("Too many failed logins from your network address: try again later."), oldest + window)
 
 
 def password_problems(username: str, password: str) -> list[str]:

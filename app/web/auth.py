@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..extensions import db
-from ..services.accounts import AccountLocked, authenticate, change_password
+from ..services.accounts import LoginRefused, authenticate, change_password
 from ..services.errors import ValidationFailed
 
 bp = Blueprint("auth", __name__)
@@ -21,7 +21,7 @@ def login():  # noqa: ANN201
         try:
             user = authenticate(username, request.form.get("password", ""), channel="web",
                                 remote_addr=request.remote_addr)
-        except AccountLocked as exc:
+        except LoginRefused as exc:
             db.session.commit()  # the refused try is in the security log
             flash(exc.message, "error")
             return render_template("auth/login.html", username=username), 429, exc.headers

@@ -224,3 +224,56 @@ def test_the_security_log_over_the_api(client, db, api_as, role, status):
         assert event["type"] == "login_failed" and event["username"] == "line1"
         assert event["data"] == {"channel": "api", "reason": "wrong_password", "failures": 1}
         assert answer.json["page"] == 1 and answer.json["has_next"] is False
+
+
+# --- one address failing across many accounts (password spraying) -------------------------------------
+
+def _from(client, address: str, username: str, password: str, api: bool = False):  # noqa: ANN202
+    if api:
+        return client.post("/api/v1/auth/token", json={"username": username, "password": password},
+                           environ_base={"REMOTE_ADDR": address})
+    return client.post("/login", data={"username": username, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+@pytest.mark.parametrize("api", [False, True], ids=["web", "api"])
+def test_an_address_failing_across_many_accounts_is_refused_for_a_while(client, db, user, app, monkeypatch, api):
+    monkeypatch.setitem(app.config, "LOGIN_MAX_FAILURES_PER_ADDRESS", 4)
+    # One guess per account (no account reaches its own lock), unknown names included.
+    for name in ("desk", "line1", "line2", "ghost-user"):
+        assert _from(client, "198.51.100.9", name, "Summer2026!", api).status_code == 401
+    refused = _from(client, "198.51.100.9", "line3", DEMO_PASSWORD, api)  # even the right password
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= app.config["LOGIN_LOCK_MINUTES"] * 60
+    if api:
+        assert refused.json["error"] == "too_many_attempts"
+    else:
+        assert "网络地址" in refused.data.decode()
+    assert _log(db, "line3") == ["login_throttled"] and user("line3").failed_logins == 0
+    # Another address is not affected, nor are the accounts themselves.
+    assert _from(client, "198.51.100.10", "line3", DEMO_PASSWORD, api).status_code in (200, 302)
+    assert all(user(n).locked_until is None for n in ("desk", "line1", "line2"))
+
+
+def test_the_address_is_free_again_when_its_failures_leave_the_window(client, db, app, monkeypatch):
+    from sqlalchemy import update
+
+    monkeypatch.setitem(app.config, "LOGIN_MAX_FAILURES_PER_ADDRESS", 3)
+    for name in ("desk", "line1", "line2"):
+        _from(client, "198.51.100.9", name, "guess")
+    assert _from(client, "198.51.100.9", "line3", DEMO_PASSWORD).status_code == 429
+    window = timedelta(minutes=app.config["LOGIN_LOCK_MINUTES"], seconds=1)
+    db.session.execute(update(SecurityEvent).where(SecurityEvent.remote_addr == "198.51.100.9")
+                       .values(created_at=utcnow() - window))
+    assert _from(client, "198.51.100.9", "line3", DEMO_PASSWORD).status_code == 302
+
+
+def test_refusals_do_not_count_and_zero_turns_the_check_off(client, db, app, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_MAX_FAILURES_PER_ADDRESS", 2)
+    for name in ("desk", "line1"):
+        _from(client, "198.51.100.9", name, "guess")
+    for _ in range(3):  # refused tries are logged as throttled, not as more failures
+        assert _from(client, "198.51.100.9", "line2", "guess").status_code == 429
+    assert len(_log(db, "line2")) == 3 and set(_log(db, "line2")) == {"login_throttled"}
+    monkeypatch.setitem(app.config, "LOGIN_MAX_FAILURES_PER_ADDRESS", 0)
+    assert _from(client, "198.51.100.9", "line2", DEMO_PASSWORD).status_code == 302
