@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..extensions import db
-from ..services import forms, instances, knowledge
+from ..services import cases, forms, instances, knowledge
 from ..services.definitions import deployed_processes
 from ..services.errors import ServiceError, ValidationFailed
 from ..services.incident import configuration_items
@@ -63,9 +63,12 @@ def task(task_id: int):  # noqa: ANN201
         meta = compiled_meta
         if compiled_meta.properties.get("knowledgeLookup") == "true":
             hits = knowledge.search(request.args.get("q") or values.get("symptoms", ""))
+    # What the requester and colleagues added since the case started, read before the step is done.
+    notes = cases.notes(human.instance, current_user)
     return render_template(
         "inbox/task.html", task=human, schema=schema, values=values, errors=errors, may_work=may_work,
         meta=meta, hits=hits, cis=configuration_items(current_user), q=request.args.get("q", ""),
+        notes=notes, files=cases.attachments_of(human.instance, current_user) if notes else {},
     ), status
 
 

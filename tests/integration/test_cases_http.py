@@ -369,3 +369,27 @@ def test_a_refused_file_refuses_the_report_and_keeps_the_form(login_as, db):
     bad = {**form_post(start_data(symptoms="")), "files": [(io.BytesIO(PNG), "a.png")]}
     again = login_as("service_desk").post("/incidents/record", content_type="multipart/form-data", data=bad)
     assert again.status_code == 400 and 'id="report-files-error"' in again.get_data(as_text=True)
+
+
+def test_the_task_page_shows_the_notes_before_the_step_is_done(login_as, county_and_city, db):
+    import io
+
+    county, _city = county_and_city
+    login_as("requester").post(f"/instances/{county.id}/notes", content_type="multipart/form-data", data={
+        "text": "重启后仍然报错", "files": [(io.BytesIO(PNG), "重启后.png")]})
+    login_as("service_desk").post(f"/instances/{county.id}/notes", data={"text": "疑似驱动问题", "internal": "1"})
+    from tests.integration.helpers import ready_task
+
+    task = ready_task(county.id)
+    html = login_as("service_desk").get(f"/tasks/{task.id}").get_data(as_text=True)
+    assert "重启后仍然报错" in html and "疑似驱动问题" in html and 'alt="重启后.png"' in html
+    assert f'href="/instances/{county.id}#notes-h"' in html
+
+    # The requester's own task (confirming the resolution) shows the public notes only.
+    solved = drive("desk_solves", steps=2)
+    login_as("service_desk").post(f"/instances/{solved.id}/notes", data={"text": "已远程修复"})
+    login_as("service_desk").post(f"/instances/{solved.id}/notes", data={"text": "根因待查", "internal": "1"})
+    confirm = ready_task(solved.id)
+    assert confirm.spec_id == "confirm_resolution"
+    page = login_as("requester").get(f"/tasks/{confirm.id}").get_data(as_text=True)
+    assert "已远程修复" in page and "根因待查" not in page
