@@ -54,7 +54,7 @@ class SlaClock(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))  # response | resolve
-    status: Mapped[str] = mapped_column(String(20), default="running")  # running | paused | stopped
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running | paused | stopped | cancelled
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     service_class: Mapped[str | None] = mapped_column(String(40))
     priority: Mapped[str | None] = mapped_column(String(10))

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from ..extensions import db
-from ..models import HumanTask, ProcessInstance, User
+from ..models import DueTimer, HumanTask, ProcessInstance, User
 from ..models.base import utcnow
-from . import notifications
+from . import notifications, sla
 from .audit import append_event
 from .errors import Conflict, Forbidden, ValidationFailed
 from .instances import _flush_instance, _load_task, require_instance
@@ -63,6 +63,9 @@ def cancel_instance(instance_id: int, actor: User, reason: str | None) -> Proces
         cancelled.append({"task_id": task.id, "spec_id": task.spec_id, "task_guid": task.task_guid})
     instance.status = "cancelled"
     instance.completed_at = now
+    sla.cancel_clocks(instance, now)  # before the cancellation event, so that it stays the case's last word
     append_event(instance, "instance_cancelled", actor=actor, data={"reason": text, "cancelled_tasks": cancelled})
+    # Its timers will never fire: their rows go (the sweep would only claim and skip them).
+    db.session.execute(delete(DueTimer).where(DueTimer.instance_id == instance.id, DueTimer.fired.is_(False)))
     _flush_instance()
     return instance

@@ -238,6 +238,20 @@ def stop_clock(clock: SlaClock, now: datetime) -> None:
         "breached": fig.breached})
 
 
+def cancel_clocks(instance: ProcessInstance, now: datetime) -> None:
+    """A cancelled case's clocks end where they are: no warning or breach after, and no month's report counts them."""
+    for clock in clocks_of(instance):
+        if clock.status in ("stopped", "cancelled"):
+            continue
+        for pause in clock.pauses:
+            if pause.ended_at is None:
+                pause.ended_at = now
+        clock.status = "cancelled"
+        clock.stopped_at = now
+        refresh(clock, now)
+        append_event(instance, "sla_clock_cancelled", data={"kind": clock.kind})
+
+
 def retarget(clock: SlaClock, *, priority: str | None, service_class: str | None, target_minutes: int,
              now: datetime, rule: str | None = None) -> None:
     """Take a new target; start, pauses and so elapsed time are kept, the deadline is recomputed."""
@@ -526,6 +540,8 @@ def build_report(organisation: Organisation, period: str, now: datetime | None =
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     at = min(now, end)
     for clock in clocks:
+        if clock.status == "cancelled":
+            continue  # the case was cancelled: neither achieved nor breached
         fig = figures(clock, at)
         g = groups.setdefault((clock.service_class or "-", clock.kind), {
             "service_class": clock.service_class or "-", "kind": clock.kind, "clocks": 0, "target_total": 0,

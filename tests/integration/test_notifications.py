@@ -228,3 +228,51 @@ def test_every_kind_has_a_label_in_the_settings(db, login_as):
     assert set(KIND_LABELS) == set(notifications.KINDS)
     html = login_as("requester").get("/notifications/?lang=en").get_data(as_text=True)
     assert "A task is given to me" in html and "My request is closed" in html and "Notes on my cases" in html
+
+
+def test_a_cancelled_case_has_no_sla_warnings_or_breaches(app, db, user, monkeypatch):
+    """Cancelling stops the case's SLA clocks: the sweep never warns of a case nobody works on any more, and the
+    month's report does not count it."""
+    from app.models import SlaClock
+    from app.services import admin
+
+    monkeypatch.setitem(app.config, "REDIS_URL", None)
+    instance = incident_service.report_fault(user("reporter"), start_data())
+    db.session.flush()
+    start = datetime(2026, 11, 25, 9, 0, tzinfo=SH)
+    clock = sla.start_clock(instance, "resolve", started_at=start, target_minutes=120, priority="P2",
+                            service_class="application", now=start)
+    db.session.commit()
+    admin.cancel_instance(instance.id, user("admin"), "duplicate report")
+    db.session.commit()
+    assert db.session.get(SlaClock, clock.id).status == "cancelled"
+    assert sla_jobs.sweep(now=(start + timedelta(days=2)).isoformat()) == {"warned": 0, "breached": 0}
+    assert db.session.scalars(select(Notification).where(Notification.instance_id == instance.id,
+                                                         Notification.kind.like("sla_%"))).all() == []
+    report = sla.build_report(instance.organisation, "2026-11", now=start + timedelta(days=2))
+    assert all(row["clocks"] == 0 for row in report.rows) or report.rows == []
+
+
+def test_cancelling_a_case_with_the_support_timer_waiting_ends_its_clocks_and_timers(db, user):
+    from app.models import DueTimer, Event, SlaClock
+    from app.services import admin
+    from tests.replay_support import drive
+    from tests.support import SLOW_SUPPORT_STEPS
+
+    instance = drive("no_problem_submits_knowledge", steps=len(SLOW_SUPPORT_STEPS))
+
+    def timers():
+        return db.session.scalars(select(DueTimer).where(DueTimer.instance_id == instance.id,
+                                                         DueTimer.fired.is_(False))).all()
+
+    def clocks():
+        return {c.kind: c.status for c in db.session.scalars(select(SlaClock).where(
+            SlaClock.instance_id == instance.id))}
+
+    assert timers() and "running" in clocks().values()
+    admin.cancel_instance(instance.id, user("admin"), "reported twice")
+    db.session.commit()
+    assert timers() == [] and set(clocks().values()) <= {"cancelled", "stopped"}
+    events = [e.type for e in db.session.scalars(select(Event).where(Event.instance_id == instance.id)
+                                                 .order_by(Event.seq))]
+    assert events[-1] == "instance_cancelled" and "sla_clock_cancelled" in events
