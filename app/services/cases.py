@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Select, exists, or_, select
+from sqlalchemy.orm import defer
 
 from ..extensions import db
 from ..models import CaseAttachment, Event, HumanTask, Incident, Organisation, ProcessInstance, ProcessVersion, User
@@ -309,12 +310,10 @@ def _check_files(files: Sequence[tuple[str, bytes]]) -> list[CaseAttachment]:
 
 def attachments_of(instance: ProcessInstance, viewer: User) -> dict[int, list[CaseAttachment]]:
     """The case's files the viewer may see, by the seq of the note they came with (no file contents loaded)."""
-    from sqlalchemy.orm import defer
-
     out: dict[int, list[CaseAttachment]] = {}
     for att in db.session.scalars(select(CaseAttachment).options(defer(CaseAttachment.data))
                                   .where(CaseAttachment.instance_id == instance.id).order_by(CaseAttachment.id)):
-        if not att.internal or viewer.memberships:
+        if not att.internal or reads_internal(viewer):
             out.setdefault(att.event_seq, []).append(att)
     return out
 
@@ -323,7 +322,7 @@ def get_attachment(instance_id: int, attachment_id: int, viewer: User) -> CaseAt
     """A file of a case the viewer may see (an internal note's files: staff and auditors only)."""
     instance = get_instance(instance_id, viewer)
     att = db.session.get(CaseAttachment, attachment_id)
-    if att is None or att.instance_id != instance.id or (att.internal and not viewer.memberships):
+    if att is None or att.instance_id != instance.id or (att.internal and not reads_internal(viewer)):
         raise NotFound(_("No such file on this case."))
     return att
 
@@ -366,11 +365,16 @@ def notes(instance: ProcessInstance, viewer: User) -> list[Event]:
     return [e for e in db.session.scalars(stmt) if may_read(viewer, e)]
 
 
+def reads_internal(viewer: User) -> bool:
+    """Internal notes and their files are for staff and auditors (members of any group), not for requesters."""
+    return bool(viewer.memberships)
+
+
 def may_read(viewer: User, event: Event) -> bool:
     """Internal notes are for staff and auditors; every other event is for whoever sees the case."""
     if event.type != NOTE_EVENT or not (event.data or {}).get("internal"):
         return True
-    return bool(viewer.memberships)
+    return reads_internal(viewer)
 
 
 def readable_events(instance: ProcessInstance, viewer: User) -> list[Event]:
