@@ -10,7 +10,7 @@ from ..models.base import utcnow
 from . import notifications, sla
 from .audit import append_event
 from .errors import Conflict, Forbidden, ValidationFailed
-from .instances import _flush_instance, _load_task, require_instance
+from .instances import HOOKS, _flush_instance, _load_task, require_instance
 
 
 def _require_admin(actor: User) -> None:
@@ -63,6 +63,9 @@ def cancel_instance(instance_id: int, actor: User, reason: str | None) -> Proces
         cancelled.append({"task_id": task.id, "spec_id": task.spec_id, "task_guid": task.task_guid})
     instance.status = "cancelled"
     instance.completed_at = now
+    on_cancelled = getattr(HOOKS.get(instance.process_id), "on_cancelled", None)
+    if on_cancelled is not None:  # e.g. the incident record's own status
+        on_cancelled(instance)
     sla.cancel_clocks(instance, now)  # before the cancellation event, so that it stays the case's last word
     append_event(instance, "instance_cancelled", actor=actor, data={"reason": text, "cancelled_tasks": cancelled})
     # Its timers will never fire: their rows go (the sweep would only claim and skip them).

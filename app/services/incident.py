@@ -73,6 +73,12 @@ class IncidentHooks:
 
     prefix = "INC"
 
+    def on_cancelled(self, instance: ProcessInstance) -> None:
+        """The record says so too (h: status), not only the case."""
+        incident = incident_of(instance)
+        if incident is not None:
+            incident.status = "cancelled"
+
     def on_start(self, instance: ProcessInstance, run: ProcessRun, actor: User | None, data: dict) -> None:
         incident = Incident(
             instance=instance,

@@ -51,6 +51,8 @@ class ProcessHooks(Protocol):
 
     def after_step(self, instance: ProcessInstance, run: ProcessRun, actor: User | None) -> None: ...
 
+    # Optional: on_cancelled(instance) when an administrator cancels an instance of the process.
+
 
 HOOKS: dict[str, ProcessHooks] = {}
 

@@ -190,7 +190,10 @@ def _handle_alert(account: User, *, source: str, fingerprint: str, status: str, 
         MonitoringAlert.source == source, MonitoringAlert.fingerprint == fingerprint))
     ci = match_ci(labels)
     now = utcnow()
-    open_incident = alert is not None and alert.incident is not None and alert.incident.status != "closed"
+    # Closed or cancelled, the alert's incident is no longer anyone's work: a new firing opens a new one. (One
+    # judged out of scope stays the alert's: its repeats are recorded there, not raised again.)
+    open_incident = (alert is not None and alert.incident is not None and alert.incident.status != "closed"
+                     and alert.incident.instance.status != "cancelled")
     if status == "resolved":
         if alert is None:
             alert = MonitoringAlert(source=source, fingerprint=fingerprint, name=name, severity=severity,

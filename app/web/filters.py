@@ -28,6 +28,7 @@ INCIDENT_STATUS = {
     "resolved": _l("Resolved, awaiting confirmation"),
     "reopened": _l("Reopened"),
     "closed": _l("Closed"),
+    "cancelled": _l("Cancelled"),
 }
 EVENT_LABELS = {
     "instance_started": _l("Started"),

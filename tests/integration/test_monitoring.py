@@ -178,3 +178,18 @@ def test_the_same_first_alert_twice_at_once_counts_as_a_repeat(client, db, token
     assert len(alerts) == 1 and alerts[0].count == 2
     assert db.session.scalar(select(Incident.id).where(Incident.id != alerts[0].incident_id,
                                                        Incident.symptoms.like("%High CPU%"))) is None
+
+
+def test_an_alert_firing_again_after_its_case_was_cancelled_opens_a_new_case(client, db, token, user):
+    """A cancelled incident is no longer anyone's work: the alert's next firing must not disappear into it."""
+    from app.services import admin
+
+    first = _post(client, "alertmanager", FIRING, token).json["incidents"][0]
+    admin.cancel_instance(first["id"], user("admin"), "raised by mistake")
+    db.session.commit()
+    again = _post(client, "alertmanager", FIRING, token)
+    assert again.json["results"][0]["action"] == "created"
+    (second,) = again.json["incidents"]
+    assert second["business_key"] != first["business_key"]
+    assert "alert_repeated" not in _events(db, first["id"])
+    assert db.session.scalar(select(Incident).where(Incident.instance_id == first["id"])).status == "cancelled"
