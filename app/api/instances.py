@@ -185,3 +185,23 @@ def attachment(instance_id: int, attachment_id: int):  # noqa: ANN201
     """A file attached to a note of the case (an internal note's files: staff and auditors only)."""
     att = cases.get_attachment(instance_id, attachment_id, api_user())
     return stored_file(att.data, att.filename, att.content_type, inline=att.content_type in cases.IMAGE_TYPES)
+
+
+class WithdrawIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(max=500))
+
+
+@blp.route("/<int:instance_id>/withdraw", methods=["POST"])
+@blp.doc(security=SECURITY)
+@blp.arguments(WithdrawIn())
+@blp.response(200)
+@blp.alt_response(400, schema=ProblemSchema, description="No reason given")
+@blp.alt_response(403, schema=ProblemSchema, description="Not the requester of this case")
+@blp.alt_response(409, schema=ProblemSchema, description="The case is no longer running")
+@token_required
+def withdraw(body: dict, instance_id: int):  # noqa: ANN201
+    """The requester withdraws their running request: its tasks are cancelled and whoever held them is told."""
+    instance = cases.withdraw(instance_id, api_user(), body["reason"])
+    out = instance_dict(instance, _record(instance))  # before the commit, inside the one transaction
+    db.session.commit()
+    return out

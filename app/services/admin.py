@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from ..extensions import db
-from ..models import DueTimer, HumanTask, ProcessInstance, User
-from ..models.base import utcnow
-from . import notifications, sla
+from ..models import HumanTask, ProcessInstance, User
+from . import notifications
 from .audit import append_event
 from .errors import Conflict, Forbidden, ValidationFailed
-from .instances import HOOKS, _flush_instance, _load_task, require_instance
+from .instances import _flush_instance, _load_task, require_instance, stop_instance
 
 
 def _require_admin(actor: User) -> None:
@@ -54,21 +53,6 @@ def cancel_instance(instance_id: int, actor: User, reason: str | None) -> Proces
     instance = require_instance(instance_id)
     if instance.status != "running":
         raise Conflict(_("Only running cases can be cancelled."), state=instance.status)
-    now = utcnow()
-    cancelled = []
-    for task in db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                           HumanTask.state == "ready").order_by(HumanTask.id)):
-        task.state = "cancelled"
-        task.completed_at = now
-        cancelled.append({"task_id": task.id, "spec_id": task.spec_id, "task_guid": task.task_guid})
-    instance.status = "cancelled"
-    instance.completed_at = now
-    on_cancelled = getattr(HOOKS.get(instance.process_id), "on_cancelled", None)
-    if on_cancelled is not None:  # e.g. the incident record's own status
-        on_cancelled(instance)
-    sla.cancel_clocks(instance, now)  # before the cancellation event, so that it stays the case's last word
-    append_event(instance, "instance_cancelled", actor=actor, data={"reason": text, "cancelled_tasks": cancelled})
-    # Its timers will never fire: their rows go (the sweep would only claim and skip them).
-    db.session.execute(delete(DueTimer).where(DueTimer.instance_id == instance.id, DueTimer.fired.is_(False)))
+    stop_instance(instance, actor, "instance_cancelled", {"reason": text})
     _flush_instance()
     return instance

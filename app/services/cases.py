@@ -23,7 +23,7 @@ from ..models import CaseAttachment, Event, HumanTask, Incident, Organisation, P
 from . import notifications
 from .audit import append_event
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
-from .instances import _flush_instance, get_instance
+from .instances import _flush_instance, get_instance, stop_instance
 
 SCOPES = ("visible", "mine")
 STATUSES = ("running", "completed", "cancelled")
@@ -271,6 +271,30 @@ def add_note(instance_id: int, actor: User, text: str, *, internal: bool = False
     return db.session.scalars(select(Event).where(Event.instance_id == instance.id, Event.seq == row["seq"])).one()
 
 
+def may_withdraw(user: User, instance: ProcessInstance) -> bool:
+    """The person who asked may take a running request back (the fault went away, it was a mistake)."""
+    return instance.status == "running" and instance.requester_id == user.id
+
+
+def withdraw(instance_id: int, actor: User, reason: str) -> ProcessInstance:
+    """The requester withdraws their running request: it ends as cancelled, and whoever held it is told."""
+    instance = get_instance(instance_id, actor)
+    if instance.requester_id != actor.id:
+        raise Forbidden(_("Only the person who made the request may withdraw it."))
+    text = (reason or "").strip()
+    if not text:
+        raise ValidationFailed(_("Say why you withdraw the request."), {"reason": [_("A reason is required.")]})
+    if instance.status != "running":
+        raise Conflict(_("This case is closed; it can no longer be withdrawn."), state=instance.status)
+    told = [u for u in _working_on(instance) if u.id != actor.id]  # before its tasks are cancelled
+    stop_instance(instance, actor, "instance_withdrawn", {"reason": text[:500]})
+    notifications.notify(told, "case_withdrawn", f"case_withdrawn:{instance.business_key}", {
+        "business_key": instance.business_key, "title": instance.title, "author": actor.display_name,
+        "reason": text[:500]}, instance=instance)
+    _flush_instance()
+    return instance
+
+
 def _safe_filename(name: str) -> str:
     """The file's own name: no folders, no control characters, at most 255 characters."""
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
@@ -340,18 +364,24 @@ def verify_attachments(instance: ProcessInstance, events: list[Event]) -> str | 
     return None
 
 
+def _working_on(instance: ProcessInstance) -> list[User]:
+    """Who holds the case's open tasks: each task's assignee, or for an unclaimed one its group's members there."""
+    people: list[User] = []
+    for task in db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                           HumanTask.state == "ready")):
+        if task.assignee is not None:
+            people.append(task.assignee)
+        elif task.candidate_group:
+            people.extend(notifications.group_members(task.candidate_group, [task.organisation_id]))
+    return people
+
+
 def _notify(instance: ProcessInstance, author: User, row: dict[str, Any]) -> None:
     """Tell the requester of a note meant for them, and those working on the case of any note."""
     recipients: list[User] = []
     if not row["data"]["internal"] and instance.requester is not None:
         recipients.append(instance.requester)
-    tasks = list(db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                            HumanTask.state == "ready")))
-    for task in tasks:
-        if task.assignee is not None:
-            recipients.append(task.assignee)
-        elif task.candidate_group:
-            recipients.extend(notifications.group_members(task.candidate_group, [task.organisation_id]))
+    recipients.extend(_working_on(instance))
     recipients = [u for u in recipients if u.id != author.id]
     notifications.notify(recipients, "case_note", f"note:{instance.business_key}:{row['seq']}", {
         "business_key": instance.business_key, "title": instance.title, "author": author.display_name,

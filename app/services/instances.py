@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import bindparam, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Query, joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -18,6 +18,7 @@ from ..engine.runtime import EngineError, ProcessRun, StepEvent, TaskNotReady
 from ..extensions import db
 from ..models import (
     BusinessKeyCounter,
+    DueTimer,
     Group,
     HumanTask,
     Organisation,
@@ -440,6 +441,33 @@ def unclaim_task(task_id: int, actor: User) -> HumanTask:
                  data={"task_id": task.id})
     _flush_instance()
     return task
+
+
+def stop_instance(instance: ProcessInstance, actor: User, event_type: str, data: dict[str, Any]) -> list[HumanTask]:
+    """End a running instance where it stands (an administrator's cancellation, a requester's withdrawal).
+
+    Its ready tasks are cancelled, its status becomes cancelled, the process's on_cancelled hook runs, its SLA
+    clocks end as cancelled and its pending timers go; the event (with the cancelled tasks) is its last word.
+    The workflow state is kept as it was: the record of where it stopped. The caller flushes."""
+    from . import sla
+
+    now = utcnow()
+    tasks = list(db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                            HumanTask.state == "ready").order_by(HumanTask.id)))
+    for task in tasks:
+        task.state = "cancelled"
+        task.completed_at = now
+    instance.status = "cancelled"
+    instance.completed_at = now
+    on_cancelled = getattr(HOOKS.get(instance.process_id), "on_cancelled", None)
+    if on_cancelled is not None:  # e.g. the incident record's own status
+        on_cancelled(instance)
+    sla.cancel_clocks(instance, now)
+    # Its timers will never fire: their rows go (the sweep would only claim and skip them).
+    db.session.execute(delete(DueTimer).where(DueTimer.instance_id == instance.id, DueTimer.fired.is_(False)))
+    append_event(instance, event_type, actor=actor, data={**data, "cancelled_tasks": [
+        {"task_id": t.id, "spec_id": t.spec_id, "task_guid": t.task_guid} for t in tasks]})
+    return tasks
 
 
 def _flush_instance() -> None:

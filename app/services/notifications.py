@@ -56,6 +56,10 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "zh_CN": ("【已完成】{business_key}", "您提交的 {business_key}（{title}）已处理完毕。"),
         "en": ("[Done] {business_key}", "Your request {business_key} ({title}) has been dealt with and closed."),
     },
+    "case_withdrawn": {
+        "zh_CN": ("【已撤销】{business_key}", "{author} 撤销了 {business_key}（{title}）：{reason}"),
+        "en": ("[Withdrawn] {business_key}", "{author} withdrew {business_key} ({title}): {reason}"),
+    },
     "case_note": {
         "zh_CN": ("【工单留言】{business_key} {author}", "{author} 在 {business_key}（{title}）中留言：\n{text}"),
         "en": ("[Note] {business_key} from {author}", "{author} wrote on {business_key} ({title}):\n{text}"),

@@ -35,6 +35,8 @@ ENGINE_TYPES = {"element_completed", "task_completed", "decision_evaluated", "ta
 ESCALATION_FLAG = "escalate_to_parent_org"
 # Written by app.services.timers before the engine events of a timer firing (a driver, like a completion).
 TIMERS_FIRED = "timers_fired"
+# Events that end an instance where it stands (services.instances.stop_instance): nothing is active after them.
+STOP_EVENTS = ("instance_cancelled", "instance_withdrawn")
 
 
 def require_auditor(user: User) -> None:
@@ -124,8 +126,8 @@ def fold_steps(events: list[Event], users: dict[int, str], orgs: dict[int, str])
         elif ev.type == "task_ready":
             active[ev.task_guid or ""] = ev.spec_id or ""
             take(data.get("flow"))
-        elif ev.type == "task_cancelled" or ev.type == "instance_cancelled":
-            if ev.type == "instance_cancelled":
+        elif ev.type in ("task_cancelled", *STOP_EVENTS):
+            if ev.type in STOP_EVENTS:
                 active.clear()
             else:
                 active.pop(ev.task_guid or "", None)

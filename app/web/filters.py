@@ -48,6 +48,7 @@ EVENT_LABELS = {
     "message_queued": _l("Message kept until awaited"),
     "message_unrouted": _l("Message not delivered"),
     "note_added": _l("Note"),
+    "instance_withdrawn": _l("Withdrawn by the requester"),
 }
 
 # Codes the application stores, by what people read: the same word in every list, select and record.

@@ -92,7 +92,7 @@ def _case_page(instance: ProcessInstance, note: str = "", note_errors: dict | No
                            labels=labels, links=links_of(instance),
                            notes=[e for e in events if e.type == cases.NOTE_EVENT],
                            files=cases.attachments_of(instance, current_user), accept=",".join(cases.ATTACHMENT_TYPES),
-                           max_files=cases.MAX_FILES_PER_NOTE,
+                           max_files=cases.MAX_FILES_PER_NOTE, may_withdraw=cases.may_withdraw(current_user, instance),
                            may_note=cases.may_add_note(current_user, instance), staff=cases.is_staff(current_user),
                            note=note, note_errors=note_errors or {}, note_max=cases.NOTE_MAX_LENGTH), status
 
@@ -119,3 +119,17 @@ def add_note(instance_id: int):  # noqa: ANN201
 def attachment(instance_id: int, attachment_id: int):  # noqa: ANN201
     att = cases.get_attachment(instance_id, attachment_id, current_user)
     return stored_file(att.data, att.filename, att.content_type, inline=att.content_type in cases.IMAGE_TYPES)
+
+
+@bp.route("/<int:instance_id>/withdraw", methods=["POST"])
+@login_required
+def withdraw(instance_id: int):  # noqa: ANN201
+    try:
+        cases.withdraw(instance_id, current_user, request.form.get("reason", ""))
+    except ValidationFailed as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return _case_page(instances.get_instance(instance_id, current_user), status=400)
+    db.session.commit()
+    flash(_("Your request has been withdrawn."), "success")
+    return redirect(url_for("instances.show", instance_id=instance_id))

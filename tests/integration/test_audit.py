@@ -244,11 +244,11 @@ def _counts(db):
 
 NAMED_PAGE_POSTS = ["/incidents/record", "/incidents/report", "/tasks/{task}", "/tasks/{task}/claim",
                     "/tasks/{task}/unclaim", "/processes/{process}/start", "/tasks/{task}/reassign",
-                    "/instances/{instance}/cancel", "/instances/{instance}/notes"]
+                    "/instances/{instance}/cancel", "/instances/{instance}/notes", "/instances/{instance}/withdraw"]
 NAMED_API_POSTS = ["/api/v1/processes/{process}/instances", "/api/v1/tasks/{task}/claim",
                    "/api/v1/tasks/{task}/unclaim", "/api/v1/tasks/{task}/complete",
                    "/api/v1/tasks/{task}/reassign", "/api/v1/instances/{instance}/cancel",
-                   "/api/v1/instances/{instance}/notes"]
+                   "/api/v1/instances/{instance}/notes", "/api/v1/instances/{instance}/withdraw"]
 
 
 def _fill(path, instance, task):
@@ -269,7 +269,7 @@ def test_auditor_cannot_post_any_page(db, login_as, path):
 
 API_BODIES = {"instances": {"data": start_data()}, "complete": {"data": {"desk_solved": True, "desk_solution": "x"}},
               "reassign": {"assignee": "desk_call", "reason": "r"}, "cancel": {"reason": "r"},
-              "notes": {"text": "审计意见"}}
+              "notes": {"text": "审计意见"}, "withdraw": {"reason": "r"}}
 
 
 @pytest.mark.parametrize("path", NAMED_API_POSTS)

@@ -393,3 +393,63 @@ def test_the_task_page_shows_the_notes_before_the_step_is_done(login_as, county_
     assert confirm.spec_id == "confirm_resolution"
     page = login_as("requester").get(f"/tasks/{confirm.id}").get_data(as_text=True)
     assert "已远程修复" in page and "根因待查" not in page
+
+
+# --- a requester withdraws their request ------------------------------------------------------------------
+
+def test_the_requester_withdraws_a_request(login_as, county_and_city, db, user):
+    from app.models import Incident, Notification, ProcessInstance, SlaClock
+
+    county, _city = county_and_city
+    page = login_as("requester").get(f"/instances/{county.id}").get_data(as_text=True)
+    assert 'id="withdraw-form"' in page
+    assert 'id="withdraw-form"' not in login_as("service_desk").get(f"/instances/{county.id}").get_data(as_text=True)
+    done = login_as("requester").post(f"/instances/{county.id}/withdraw", data={"reason": "重启后恢复正常"})
+    assert done.status_code == 302
+    db.session.expire_all()
+    instance = db.session.get(ProcessInstance, county.id)
+    assert instance.status == "cancelled"
+    assert db.session.scalar(select(Incident).where(Incident.instance_id == county.id)).status == "cancelled"
+    assert {c.status for c in db.session.scalars(select(SlaClock).where(SlaClock.instance_id == county.id))} <= {
+        "cancelled", "stopped"}
+    last = db.session.scalar(select(Event).where(Event.instance_id == county.id).order_by(Event.seq.desc()))
+    assert last.type == "instance_withdrawn" and last.data["reason"] == "重启后恢复正常"
+    assert last.data["cancelled_tasks"] and last.actor_id == user("reporter").id
+    # The desk, whose group held the open task, is told.
+    told = {n.user.username for n in db.session.scalars(select(Notification).where(
+        Notification.instance_id == county.id, Notification.kind == "case_withdrawn"))}
+    assert told == {"desk", "desk_call"}
+    html = login_as("service_desk").get(f"/instances/{county.id}").get_data(as_text=True)
+    assert "报告人已撤销" in html and "重启后恢复正常" in html
+    again = login_as("requester").post(f"/instances/{county.id}/withdraw", data={"reason": "x"})
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize("role", ["service_desk", "desk_city", "administrator", "auditor"])
+def test_only_the_requester_withdraws(login_as, county_and_city, db, role):
+    county, _city = county_and_city
+    assert login_as(role).post(f"/instances/{county.id}/withdraw", data={"reason": "x"}).status_code == 403
+    db.session.expire_all()
+    assert db.session.get(type(county), county.id).status == "running"
+
+
+def test_a_withdrawal_needs_a_reason_and_the_api_does_it_too(client, api_as, login_as, county_and_city, db):
+    county, _city = county_and_city
+    assert login_as("requester").post(f"/instances/{county.id}/withdraw", data={"reason": " "}).status_code == 400
+    r = client.post(f"/api/v1/instances/{county.id}/withdraw", json={"reason": ""}, headers=api_as("requester"))
+    assert r.status_code == 400 and "reason" in r.get_json()["errors"]
+    r = client.post(f"/api/v1/instances/{county.id}/withdraw", json={"reason": "误报"}, headers=api_as("requester"))
+    assert r.status_code == 200 and r.get_json()["status"] == "cancelled" and r.get_json()["open_tasks"] == []
+    r = client.post(f"/api/v1/instances/{county.id}/withdraw", json={"reason": "误报"}, headers=api_as("requester"))
+    assert r.status_code == 409
+
+
+def test_an_auditor_replays_a_withdrawn_case_to_its_end(db, login_as, county_and_city):
+    from app.services import replay
+
+    county, _city = county_and_city
+    login_as("requester").post(f"/instances/{county.id}/withdraw", data={"reason": "不需要了"})
+    db.session.expire_all()
+    steps = replay.replay_data(db.session.get(type(county), county.id))["steps"]
+    assert steps[-1]["type"] == "instance_withdrawn" and steps[-1]["active"] == []
+    assert replay.reexecute(db.session.get(type(county), county.id)).consistent
