@@ -75,3 +75,13 @@ def test_a_request_followed_and_discussed_through_notes(page: Page) -> None:
     expect(page).to_have_url(re.compile(r"/instances/\d+$"))
     expect(page.locator("#notes")).to_contain_text("十点前后远程协助")
     expect(page.locator("#notes")).not_to_contain_text("驱动版本过旧")
+
+    # The scanner works again after all: the reporter withdraws the request.
+    page.click("details.withdraw summary")
+    page.fill("#withdraw-reason", "重新插拔后恢复正常")
+    page.click("#withdraw-form button[type=submit]")
+    expect(page.locator("p.flash.success")).to_be_visible()
+    expect(page.locator("#instance-status")).to_have_attribute("data-status", "cancelled")
+    expect(page.locator("#rec-status")).to_have_attribute("data-status", "cancelled")
+    expect(page.locator("#note-form")).to_have_count(0)
+    expect(page.locator("ol.history")).to_contain_text("重新插拔后恢复正常")
