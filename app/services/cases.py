@@ -273,13 +273,13 @@ def add_note(instance_id: int, actor: User, text: str, *, internal: bool = False
 
 def may_withdraw(user: User, instance: ProcessInstance) -> bool:
     """The person who asked may take a running request back (the fault went away, it was a mistake)."""
-    return instance.status == "running" and instance.requester_id == user.id
+    return instance.status == "running" and instance.requester_id == user.id and not user.in_group("auditor")
 
 
 def withdraw(instance_id: int, actor: User, reason: str) -> ProcessInstance:
     """The requester withdraws their running request: it ends as cancelled, and whoever held it is told."""
     instance = get_instance(instance_id, actor)
-    if instance.requester_id != actor.id:
+    if instance.requester_id != actor.id or actor.in_group("auditor"):
         raise Forbidden(_("Only the person who made the request may withdraw it."))
     text = (reason or "").strip()
     if not text:
