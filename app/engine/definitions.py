@@ -24,6 +24,9 @@ GROUP_VARIABLE_PROPERTY = "candidateGroupVariable"
 # An element's or a process's name in another language: a spiffworkflow property "name.<language>" beside the
 # name, so the translation travels with the diagram's version and the modeler edits both together.
 NAME_PROPERTY_PREFIX = "name."
+# An element's (or process's) documentation in another language: "documentation.<language>".
+DOC_PROPERTY_PREFIX = "documentation."
+_TRANSLATED = {NAME_PROPERTY_PREFIX: "name", DOC_PROPERTY_PREFIX: "documentation"}
 # Lanes that do not name a group: the requester lane assigns to the person who raised the instance.
 SPECIAL_LANES = {"requester"}
 FLOW_NODE_TAGS = {
@@ -87,6 +90,8 @@ class CompiledProcess:
     message_start: str | None = None
     # language -> element or process id -> name in that language (from "name.<language>" properties)
     names: dict[str, dict[str, str]] = field(default_factory=dict)
+    # language -> element or process id -> documentation in that language ("documentation.<language>")
+    docs: dict[str, dict[str, str]] = field(default_factory=dict)
     serializer: Any = field(default=None, repr=False)
 
 
@@ -426,6 +431,7 @@ def compile_process(
         process_id=process_id,
         name=info.process_names.get(process_id, process_id),
         names=translated_names(info),
+        docs=translated_names(info, DOC_PROPERTY_PREFIX),
         spec=spec,
         subprocess_specs=subprocess_specs,
         user_tasks=user_tasks,
@@ -528,29 +534,32 @@ def _check_model(
     return issues
 
 
-def translated_names(info: BpmnInfo) -> dict[str, dict[str, str]]:
-    """Names in other languages by language, for elements and processes ("name.<language>" properties)."""
+def translated_names(info: BpmnInfo, prefix: str = NAME_PROPERTY_PREFIX) -> dict[str, dict[str, str]]:
+    """Texts in other languages by language, for elements and processes ("name.<language>" properties, or
+    "documentation.<language>" with that prefix)."""
     names: dict[str, dict[str, str]] = {}
     for owner, props in [*info.process_properties.items(), *info.properties.items()]:
         for key, text in props.items():
-            if key.startswith(NAME_PROPERTY_PREFIX) and text.strip():
-                names.setdefault(key[len(NAME_PROPERTY_PREFIX):], {})[owner] = text.strip()
+            if key.startswith(prefix) and text.strip():
+                names.setdefault(key[len(prefix):], {})[owner] = text.strip()
     return names
 
 
 def _name_problems(info: BpmnInfo) -> list[DefinitionIssue]:
-    """A "name.<language>" property must name a language code and carry text."""
+    """A "name.<language>" or "documentation.<language>" property must name a language code and carry text."""
     issues = []
     for owner, props in [*info.process_properties.items(), *info.properties.items()]:
         for key, text in props.items():
-            if not key.startswith(NAME_PROPERTY_PREFIX):
+            prefix = next((p for p in _TRANSLATED if key.startswith(p)), None)
+            if prefix is None:
                 continue
-            language = key[len(NAME_PROPERTY_PREFIX):]
+            language = key[len(prefix):]
             if not _LANGUAGE.match(language):
                 issues.append(DefinitionIssue(
                     f"property {key!r}: {language!r} is not a language code such as 'en' or 'zh_CN'", owner))
             elif not text.strip():
-                issues.append(DefinitionIssue(f"property {key!r} is empty: give the name in that language", owner))
+                issues.append(DefinitionIssue(
+                    f"property {key!r} is empty: give the {_TRANSLATED[prefix]} in that language", owner))
     return issues
 
 

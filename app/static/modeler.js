@@ -5,6 +5,7 @@
   const SPIFF = 'http://spiffworkflow.org/bpmn/schema/1.0/core';
   const FORM_PROPERTY = 'formJsonSchemaFilename';
   const NAME_EN_PROPERTY = 'name.en';  // the element's (or a pool's process's) name in English
+  const DOC_EN_PROPERTY = 'documentation.en';  // its documentation in English (the task page shows it)
   const $ = (id) => document.getElementById(id);
   const modeler = new BpmnJS({ container: '#canvas' });
   window.bpmnModeler = modeler;
@@ -77,6 +78,9 @@
     const target = nameTarget(el);
     show('nameEn', !!target && type !== 'lane' && type !== 'sequenceFlow');
     $('p-name-en').value = target ? getProp(target, NAME_EN_PROPERTY) : '';
+    // Beside the documentation field, on the element itself (a pool's documentation is the participant's own).
+    show('docEn', type !== 'lane' && type !== 'sequenceFlow' && type !== 'participant');
+    $('p-doc-en').value = getProp(bo, DOC_EN_PROPERTY);
     if (type === 'lane') {
       show('doc', false); show('lane', true);
       const code = bo.id.startsWith('lane_') ? bo.id.slice(5) : bo.id;
@@ -116,6 +120,7 @@
   function onChange(id, handler) { $(id).addEventListener('change', () => { if (current) handler(current); }); }
   onChange('p-name', (el) => modeling.updateProperties(el, { name: $('p-name').value }));
   onChange('p-name-en', (el) => setProp(el, NAME_EN_PROPERTY, $('p-name-en').value.trim(), nameTarget(el)));
+  onChange('p-doc-en', (el) => setProp(el, DOC_EN_PROPERTY, $('p-doc-en').value.trim()));
   onChange('p-doc', (el) => {
     const text = $('p-doc').value;
     modeling.updateProperties(el, { documentation: text ? [moddle.create('bpmn:Documentation', { text: text })] : [] });

@@ -164,6 +164,17 @@ def step_name(version: Any, spec_id: str | None, name: str | None) -> str:
     return name
 
 
+def step_doc(version: Any, spec_id: str | None, text: str | None) -> str:
+    """A step's documentation in the UI language ("documentation.<language>"), else as written."""
+    language = ui_language()
+    if not text or language == "zh_CN":
+        return text or ""
+    docs = getattr(version, "docs", None)  # a compiled process carries them itself
+    if docs is None:
+        docs = compiled_for(version).docs
+    return docs.get(language, {}).get(spec_id or "") or text
+
+
 def process_name(version: Any) -> str:
     """A process's name in the UI language (a version or a compiled process), else its diagram name."""
     language = ui_language()
@@ -180,6 +191,7 @@ def register_filters(app: Flask) -> None:
         form_fields=field_order,
         localized_form=lambda schema: localized(schema, ui_language()),
         step_name=step_name,
+        step_doc=step_doc,
         process_name=process_name,
         form_choices=choices,
         now=utcnow,

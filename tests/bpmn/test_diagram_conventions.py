@@ -78,6 +78,20 @@ def test_every_named_step_and_the_process_have_an_english_name(path):
 
 
 @pytest.mark.parametrize("path", DIAGRAMS, ids=lambda p: p.name)
+def test_every_user_task_and_the_process_have_their_documentation_in_english(path):
+    """The task page shows a step's documentation (the spec's words); in English mode, its documentation.en."""
+    _, process, nodes, _ = _load(path)
+    owners = [(process.get("id"), process)] + [
+        (el_id, el) for el_id, el in nodes.items() if etree.QName(el).localname == "userTask"]
+    missing = [el_id for el_id, el in owners if el.find("bpmn:documentation", NS) is not None
+               and not (_property(el, "documentation.en") or "").strip()]
+    assert not missing, f"no English documentation (spiffworkflow property documentation.en): {missing}"
+    for el_id, el in owners:
+        english = _property(el, "documentation.en") or ""
+        assert not CJK.search(english), f"{el_id}: documentation.en is not English: {english[:80]!r}"
+
+
+@pytest.mark.parametrize("path", DIAGRAMS, ids=lambda p: p.name)
 def test_diagram_interchange_is_complete(path):
     """Shapes for every node and lane and edges for every flow, so bpmn.io and Camunda Modeler draw it."""
     root, process, nodes, flows = _load(path)

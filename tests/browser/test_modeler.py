@@ -66,6 +66,11 @@ def test_english_names_of_a_step_and_of_the_process_are_edited_beside_the_names(
     expect(page.locator("#p-name-en")).to_have_value("Incident management")
     page.fill("#p-name-en", "Incidents")
     page.locator("#p-name-en").press("Tab")
+    expect(page.locator("#p-doc-en")).to_be_hidden()  # a pool's documentation is the participant's own
+    _select(page, "close_incident")  # a user task: what the task page tells an English reader
+    expect(page.locator("#p-doc-en")).to_have_value(re.compile(r"^Table 2 step 6 Close incident"))
+    page.fill("#p-doc-en", "Close the incident once the user has confirmed.")
+    page.locator("#p-doc-en").press("Tab")
     _select_in_modeler(page, "flow_in_scope_gateway_to_determine_priority")
     expect(page.locator("#p-name-en")).to_be_hidden()  # flows are not named in the UI
     page.click("#save")
@@ -73,6 +78,7 @@ def test_english_names_of_a_step_and_of_the_process_are_edited_beside_the_names(
     xml = page.request.get(f"/modeler/incident/versions/{number + 1}/bpmn").text()
     assert 'name="name.en" value="Set the incident priority"' in xml
     assert 'name="name.en" value="Incidents"' in xml
+    assert 'name="documentation.en" value="Close the incident once the user has confirmed."' in xml
     page.goto("/modeler?lang=en")
     expect(page.locator('tr[data-process="incident"] td').first).to_contain_text("Incidents")
 

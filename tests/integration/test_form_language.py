@@ -180,3 +180,21 @@ def test_knowledge_categories_and_asset_labels(db, login_as) -> None:
     page = writer.get(f"/assets/{asset.tag}?lang=en").data.decode()
     assert "<dd>Printer</dd>" in page and 'data-status="procurement">Being procured</dd>' in page
     assert ">In stock</option>" in page  # the next states offered, by label
+
+
+def test_what_a_step_asks_is_shown_in_the_page_language(db, login_as) -> None:
+    """The step's documentation (the spec's words) in Chinese by default, its documentation.en in English."""
+    from app.services.definitions import compiled_for
+
+    desk = login_as("service_desk")
+    response = desk.post("/incidents/record", data=form_post(start_data()))
+    instance = db.session.get(ProcessInstance, int(response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]))
+    task = ready_task(instance.id)
+    compiled = compiled_for(instance.version)
+    chinese = compiled.user_tasks[task.spec_id].documentation
+    english = compiled.docs["en"][task.spec_id]
+    assert english.startswith("Table 2 step 2")
+    zh_page = desk.get(f"/tasks/{task.id}?lang=zh_CN").data.decode()
+    en_page = desk.get(f"/tasks/{task.id}?lang=en").data.decode()
+    assert escape(chinese) in zh_page and escape(english) not in zh_page
+    assert escape(english) in en_page and escape(chinese) not in en_page

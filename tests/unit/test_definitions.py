@@ -130,9 +130,20 @@ def test_names_in_other_languages_are_read_from_name_properties():
     assert set(compiled.names) == {"en"}
 
 
+def test_documentation_in_other_languages_is_read_from_documentation_properties():
+    bpmn = _bundle().bpmn.replace(b'name="name.en" value="In scope?" />',
+                                  b'name="name.en" value="In scope?" /><spiffworkflow:property '
+                                  b'name="documentation.en" value="  Is it ours to handle?  " />', 1)
+    compiled = _compile(bpmn)
+    assert compiled.docs["en"]["in_scope_gateway"] == "Is it ours to handle?"
+    assert "in_scope_gateway" not in compiled.names.get("documentation", {})
+
+
 @pytest.mark.parametrize(("prop", "message"), [
     ('name="name.en" value="  "', "is empty"),
     ('name="name.EN!" value="Triage"', "not a language code"),
+    ('name="documentation.en" value=" "', "give the documentation in that language"),
+    ('name="documentation.english" value="Is it ours?"', "not a language code"),
 ])
 def test_malformed_name_properties_are_refused(prop, message):
     bpmn = _bundle().bpmn.replace(b'name="name.en" value="In scope?"', prop.encode(), 1)
