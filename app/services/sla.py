@@ -225,12 +225,7 @@ def stop_clock(clock: SlaClock, now: datetime) -> None:
     """Stop a clock; an open pause ends at its start, i.e. the paused time stays excluded."""
     if clock.status == "stopped":
         return
-    for pause in clock.pauses:
-        if pause.ended_at is None:
-            pause.ended_at = now
-    clock.status = "stopped"
-    clock.stopped_at = now
-    fig = refresh(clock, now)
+    fig = _end(clock, "stopped", now)
     if fig.breached and clock.breached_at is None:
         clock.breached_at = fig.deadline
     append_event(clock.instance, "sla_clock_stopped", data={
@@ -238,17 +233,22 @@ def stop_clock(clock: SlaClock, now: datetime) -> None:
         "breached": fig.breached})
 
 
+def _end(clock: SlaClock, status: str, now: datetime) -> Figures:
+    """End a clock now: an open pause ends with it (its time stays excluded); the final figures."""
+    for pause in clock.pauses:
+        if pause.ended_at is None:
+            pause.ended_at = now
+    clock.status = status
+    clock.stopped_at = now
+    return refresh(clock, now)
+
+
 def cancel_clocks(instance: ProcessInstance, now: datetime) -> None:
     """A cancelled case's clocks end where they are: no warning or breach after, and no month's report counts them."""
     for clock in clocks_of(instance):
         if clock.status in ("stopped", "cancelled"):
             continue
-        for pause in clock.pauses:
-            if pause.ended_at is None:
-                pause.ended_at = now
-        clock.status = "cancelled"
-        clock.stopped_at = now
-        refresh(clock, now)
+        _end(clock, "cancelled", now)
         append_event(instance, "sla_clock_cancelled", data={"kind": clock.kind})
 
 
