@@ -118,12 +118,8 @@ def list_instances():  # noqa: ANN201
     page, per_page = max(int_arg("page", 1), 1), int_arg("per_page", 50)
     rows, has_next = cases.search(api_user(), flt, request.args.get("scope") or "visible", page, per_page)
     current = cases.open_tasks_of(rows)
-    return {"page": page, "has_next": has_next, "items": [{
-        "id": i.id, "business_key": i.business_key, "process_id": i.process_id, "version": i.version.version,
-        "status": i.status, "priority": i.priority, "title": i.title, "organisation": i.organisation.code,
-        "created_at": i.created_at.isoformat(), "completed_at": i.completed_at.isoformat() if i.completed_at else None,
-        "open_tasks": _TASKS.dump(current[i.id]),
-    } for i in rows]}
+    return {"page": page, "has_next": has_next,
+            "items": [{**cases.instance_summary(i), "open_tasks": _TASKS.dump(current[i.id])} for i in rows]}
 
 
 @blp.route("/<int:instance_id>", methods=["GET"])

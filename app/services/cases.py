@@ -221,6 +221,17 @@ def export(actor: User, flt: InstanceFilter, scope: str = "visible") -> list[Pro
     return rows
 
 
+def instance_summary(instance: ProcessInstance) -> dict[str, Any]:
+    """A case as a search answers with it (the case list and the audit search)."""
+    return {
+        "id": instance.id, "business_key": instance.business_key, "process_id": instance.process_id,
+        "version": instance.version.version, "status": instance.status, "title": instance.title,
+        "organisation": instance.organisation.code, "priority": instance.priority,
+        "created_at": instance.created_at.isoformat(),
+        "completed_at": instance.completed_at.isoformat() if instance.completed_at else None,
+    }
+
+
 def open_tasks_of(instances: list[ProcessInstance]) -> dict[int, list[HumanTask]]:
     """The ready human tasks of a page of cases, in one query (where each case stands now)."""
     ids = [i.id for i in instances]

@@ -20,7 +20,7 @@ from ..engine.runtime import EngineError, ProcessRun, StepEvent, TaskNotReady
 from ..extensions import db
 from ..models import AuditView, CaseAttachment, Event, InstanceLink, Organisation, ProcessInstance, ProcessVersion, User
 from .audit_trail import verify_instance
-from .cases import InstanceFilter, search_query
+from .cases import InstanceFilter, instance_summary, search_query
 from .definitions import compiled_for
 from .errors import Forbidden, ValidationFailed
 from .instances import require_instance
@@ -74,16 +74,6 @@ def search(actor: User, flt: InstanceFilter, page: int = 1, per_page: int = 50) 
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     rows = list(db.session.scalars(search_query(flt).offset((max(page, 1) - 1) * per_page).limit(per_page + 1)))
     return rows[:per_page], len(rows) > per_page
-
-
-def instance_summary(instance: ProcessInstance) -> dict[str, Any]:
-    return {
-        "id": instance.id, "business_key": instance.business_key, "process_id": instance.process_id,
-        "version": instance.version.version, "status": instance.status, "title": instance.title,
-        "organisation": instance.organisation.code, "priority": instance.priority,
-        "created_at": instance.created_at.isoformat(),
-        "completed_at": instance.completed_at.isoformat() if instance.completed_at else None,
-    }
 
 
 def get_instance(instance_id: int, actor: User) -> ProcessInstance:

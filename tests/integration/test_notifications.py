@@ -115,7 +115,8 @@ def test_preferences_mute_kinds_and_are_personal(db, user):
         notifications.set_preference(lead, lead, email=True, webhook_url="ftp://x", muted_kinds=["nope"])
 
 
-def test_sla_warning_and_breach_notified_once_each(app, db, user, monkeypatch):
+def _resolve_clock(app, db, user, monkeypatch):  # noqa: ANN202
+    """A reported fault with a 120-minute resolve clock started at 09:00 (jobs not queued to Redis)."""
     monkeypatch.setitem(app.config, "REDIS_URL", None)
     instance = incident_service.report_fault(user("reporter"), start_data())
     db.session.flush()
@@ -123,6 +124,11 @@ def test_sla_warning_and_breach_notified_once_each(app, db, user, monkeypatch):
     clock = sla.start_clock(instance, "resolve", started_at=start, target_minutes=120, priority="P2",
                             service_class="application", now=start)
     db.session.commit()
+    return instance, start, clock
+
+
+def test_sla_warning_and_breach_notified_once_each(app, db, user, monkeypatch):
+    instance, start, clock = _resolve_clock(app, db, user, monkeypatch)
     assert sla_jobs.sweep(now=(start + timedelta(minutes=80)).isoformat()) == {"warned": 0, "breached": 0}
     assert sla_jobs.sweep(now=(start + timedelta(minutes=95)).isoformat()) == {"warned": 1, "breached": 0}
     assert sla_jobs.sweep(now=(start + timedelta(minutes=100)).isoformat()) == {"warned": 0, "breached": 0}
@@ -236,13 +242,7 @@ def test_a_cancelled_case_has_no_sla_warnings_or_breaches(app, db, user, monkeyp
     from app.models import SlaClock
     from app.services import admin
 
-    monkeypatch.setitem(app.config, "REDIS_URL", None)
-    instance = incident_service.report_fault(user("reporter"), start_data())
-    db.session.flush()
-    start = datetime(2026, 11, 25, 9, 0, tzinfo=SH)
-    clock = sla.start_clock(instance, "resolve", started_at=start, target_minutes=120, priority="P2",
-                            service_class="application", now=start)
-    db.session.commit()
+    instance, start, clock = _resolve_clock(app, db, user, monkeypatch)
     admin.cancel_instance(instance.id, user("admin"), "duplicate report")
     db.session.commit()
     assert db.session.get(SlaClock, clock.id).status == "cancelled"
