@@ -33,6 +33,7 @@ def register_api(app: Flask) -> Api:
     from . import cmdb as cmdb_api
     from . import integrations as integrations_api
     from . import knowledge as knowledge_api
+    from . import kpi as kpi_api
     from . import modeling as modeling_api
     from . import sla as sla_api
 
@@ -42,7 +43,7 @@ def register_api(app: Flask) -> Api:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.schema("TaskDetail", schema=tasks.TaskDetail)
     api.spec.components.schema("NoteOut", schema=instances.NoteOut)
-    for module in (auth, processes, instances, tasks, groups, modeling_api, audit_api, sla_api):
+    for module in (auth, processes, instances, tasks, groups, modeling_api, audit_api, sla_api, kpi_api):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix=f"/api/v1{module.PREFIX}")
     for module in (cmdb_api, knowledge_api, integrations_api):  # CMDB, knowledge, monitoring intake

@@ -6,6 +6,7 @@ from .identity import Group, Organisation, OrgLevel, User, UserGroup
 from .incident import Incident, IncidentCI
 from .jobs import DueTimer, OutboxJob, ProcessSchedule
 from .knowledge import KnowledgeArticle, KnowledgeAttachment, KnowledgeFeedback, KnowledgeTerm
+from .kpi import KpiTarget
 from .monitoring import MonitoringAlert
 from .notifications import Notification, NotificationPreference
 from .problem import KnownError
@@ -27,6 +28,7 @@ __all__ = [
     "CIBaseline",
     "CIRelation",
     "KnowledgeAttachment",
+    "KpiTarget",
     "KnowledgeFeedback",
     "KnowledgeTerm",
     "MonitoringAlert",

@@ -24,6 +24,7 @@ from .cases import InstanceFilter, instance_summary, search_query
 from .definitions import compiled_for
 from .errors import Forbidden, ValidationFailed
 from .instances import require_instance
+from .tabular import csv_cell
 
 AUDIT_GROUPS = ("auditor", "administrator")
 MAX_PER_PAGE = 200
@@ -380,7 +381,10 @@ def _add_instance(zf: zipfile.ZipFile, folder: str, instance: ProcessInstance, u
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({**row, "data": json.dumps(row["data"], ensure_ascii=False, sort_keys=True)})
+        # A text a spreadsheet would run as a formula (a username or code starting with "=") gets a leading
+        # apostrophe, as in the other CSV exports; events.json keeps the values exactly as recorded.
+        cells = {**row, "data": json.dumps(row["data"], ensure_ascii=False, sort_keys=True)}
+        writer.writerow({k: csv_cell(cells.get(k)) for k in CSV_FIELDS})
     zf.writestr(f"{folder}events.csv", buf.getvalue())
     version = db.session.scalar(select(ProcessVersion).where(ProcessVersion.id == instance.version_id))
     definition = f"definitions/{version.process_id}-v{version.version}/"

@@ -102,6 +102,18 @@ def resolve_calendar(value: Any) -> cal.Calendar:
     return cal.make_calendar(value)
 
 
+def may_view_calendar(user: User) -> bool:
+    """The calendar page is for staff, auditors and administrators (members of any group), not requesters."""
+    return bool(user.memberships)
+
+
+def calendar_for(actor: User) -> dict[str, Any]:
+    """The actor's organisation's calendar, for the calendar page (refused to requesters)."""
+    if not may_view_calendar(actor):
+        raise Forbidden(_("You may not do this."))  # an existing message: the catalogs need no new entry
+    return calendar_spec_for(actor.organisation_id)
+
+
 def may_edit_calendar(user: User) -> bool:
     return user.in_group(*CALENDAR_EDITORS)
 
@@ -525,6 +537,17 @@ def _month_bounds(spec: dict[str, Any], period: str) -> tuple[datetime, datetime
     return start, end
 
 
+def clock_outcome(clock: SlaClock, at: datetime) -> tuple[str | None, Figures | None]:
+    """How a clock stands at `at`: achieved (stopped within target), breached (over target, stopped or not),
+    running (open, not yet over), or None when its case was cancelled; with its figures (the reports' rule)."""
+    if clock.status == "cancelled":
+        return None, None
+    fig = figures(clock, at)
+    if fig.breached:
+        return "breached", fig
+    return ("achieved" if clock.status == "stopped" else "running"), fig
+
+
 def build_report(organisation: Organisation, period: str, now: datetime | None = None) -> Any:
     """Compute and store (replace) the report of clocks started in `period` (YYYY-MM) in an organisation.
 
@@ -540,21 +563,16 @@ def build_report(organisation: Organisation, period: str, now: datetime | None =
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     at = min(now, end)
     for clock in clocks:
-        if clock.status == "cancelled":
+        outcome, fig = clock_outcome(clock, at)
+        if outcome is None or fig is None:
             continue  # the case was cancelled: neither achieved nor breached
-        fig = figures(clock, at)
         g = groups.setdefault((clock.service_class or "-", clock.kind), {
             "service_class": clock.service_class or "-", "kind": clock.kind, "clocks": 0, "target_total": 0,
             "achieved": 0, "breached": 0, "running": 0, "paused_minutes": 0})
         g["clocks"] += 1
         g["target_total"] += clock.target_minutes
         g["paused_minutes"] += fig.paused_minutes
-        if fig.breached:
-            g["breached"] += 1
-        elif clock.status == "stopped":
-            g["achieved"] += 1
-        else:
-            g["running"] += 1
+        g[outcome] += 1
     rows = []
     for key in sorted(groups):
         g = groups[key]
@@ -590,10 +608,18 @@ def build_all_reports(period: str | None = None, now: datetime | None = None) ->
     return len(orgs)
 
 
+def may_view_reports(user: User) -> bool:
+    """SLA reports are for staff, auditors and administrators (members of any group), not requesters."""
+    return bool(user.memberships)
+
+
 def reports_for(actor: User) -> list[Any]:
-    """Reports of the actor's organisation and those below it (auditors, administrators: all)."""
+    """Reports of the actor's organisation and those below it (auditors, administrators: all); refused to
+    requesters."""
     from ..models import SlaReport
 
+    if not may_view_reports(actor):
+        raise Forbidden(_("You may not do this."))
     stmt = select(SlaReport).order_by(SlaReport.period.desc(), SlaReport.organisation_id)
     if not actor.in_group("auditor", "administrator"):
         ids = _org_and_below(actor.organisation_id)

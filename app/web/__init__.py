@@ -23,6 +23,7 @@ def register_web(app: Flask) -> None:
     from . import auth, inbox, incidents, instances, modeler, processes, vendor
     from . import cmdb as cmdb_pages
     from . import knowledge as knowledge_pages
+    from . import kpi as kpi_pages
     from . import notifications as notification_pages
     from . import sla as sla_pages
     from . import users as user_pages
@@ -47,7 +48,7 @@ def register_web(app: Flask) -> None:
     # Page blueprints; new feature modules add themselves to this tuple.
     for bp in (auth.bp, inbox.bp, incidents.bp, instances.bp, processes.bp, vendor.bp, modeler.bp,
                audit_pages.bp, audit_pages.admin_bp, sla_pages.bp,
-               notification_pages.bp):
+               notification_pages.bp, kpi_pages.bp):
         app.register_blueprint(bp)
     for bp in (cmdb_pages.bp, assets_pages.bp, knowledge_pages.bp):  # CMDB, assets, knowledge base
         app.register_blueprint(bp)

@@ -74,7 +74,8 @@ LABELS: dict[str, dict[str, Any]] = {
                        "password_change_refused": _l("Password change refused"), "user_created": _l("Account created"),
                        "user_updated": _l("Account changed"), "user_deactivated": _l("Account deactivated"),
                        "user_reactivated": _l("Account reactivated"), "password_reset": _l("Password reset"),
-                       "password_expired": _l("Password expired")},
+                       "password_expired": _l("Password expired"),
+                       "kpi_targets_changed": _l("Indicator targets changed")},
 }
 
 

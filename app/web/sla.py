@@ -29,7 +29,7 @@ def item(instance_id: int):  # noqa: ANN201
 def calendar():  # noqa: ANN201
     org = current_user.organisation
     editable = sla.may_edit_calendar(current_user)
-    text = json.dumps(sla.calendar_spec_for(org.id), ensure_ascii=False, indent=1)
+    text = json.dumps(sla.calendar_for(current_user), ensure_ascii=False, indent=1)
     error = None
     if request.method == "POST" and not editable:
         abort(403)

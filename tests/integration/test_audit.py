@@ -2,6 +2,7 @@
 administrators' interventions."""
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -219,6 +220,34 @@ def test_export_one_instance(db, login_as):
     assert any(n.startswith(definition + "dmn/") and n.endswith(".dmn") for n in names)
     assert any(n.startswith(definition + "forms/") and n.endswith(".schema.json") for n in names)
     assert _views(db, "audit.export")[-1].instance_id == instance.id
+
+
+FORMULA = '=HYPERLINK("http://x")'
+
+
+def test_export_csv_neutralises_formulas(db, login_as, user):
+    """A text cell of events.csv that a spreadsheet would run as a formula gets a leading apostrophe (as in
+    the CMDB and case exports); events.json keeps the values as recorded."""
+    from app.services import cases, identity
+    from app.services.tabular import FORMULA_START, from_csv_cell
+
+    instance = drive("desk_solves", steps=1)
+    # `flask create-user` takes any username: one can start with "=".
+    author = identity.create_user(FORMULA, None, user("desk").organisation, groups=["service_desk"],
+                                  desk_tier="skilled", password_hash=user("desk").password_hash)
+    cases.add_note(instance.id, author, FORMULA)
+    db.session.commit()
+    zf = zipfile.ZipFile(io.BytesIO(login_as("auditor").get(f"/audit/instances/{instance.id}/export.zip").data))
+    folder = f"instances/{instance.business_key}/"
+    text = zf.read(folder + "events.csv").decode("utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert list(rows[0]) == ["seq", "type", "spec_id", "task_guid", "actor", "organisation", "created_at", "data",
+                             "prev_hash", "hash"]
+    (note,) = [r for r in rows if r["type"] == cases.NOTE_EVENT]
+    assert note["actor"] == "'" + FORMULA and from_csv_cell(note["actor"]) == FORMULA
+    assert json.loads(note["data"])["text"] == FORMULA  # the data cell is JSON, unchanged
+    assert not [c for r in rows for c in r.values() if c.startswith(FORMULA_START)]
+    assert json.loads(zf.read(folder + "events.json"))[-1]["actor"] == FORMULA
 
 
 def test_export_a_filtered_set_over_the_api(db, client, api_as):

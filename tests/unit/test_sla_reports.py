@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from app.jobs import sla_jobs
 from app.services import incident as incident_service
 from app.services import sla
+from app.services.errors import Forbidden
 from tests.support import start_data
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -54,3 +57,31 @@ def test_monthly_job_reports_last_month_for_every_organisation(db, user):
     assert count >= 4
     (report,) = [r for r in sla.reports_for(user("auditor")) if r.organisation_id == user("reporter").organisation_id]
     assert report.period == "2026-11" and report.rows[0]["achieved"] == 1
+
+
+# --- who may open the SLA staff pages: members of any group (staff, auditors, administrators), not requesters
+
+SLA_PAGES = ["/sla/reports", "/sla/reports/{id}", "/sla/calendar"]
+SLA_PAGE_ROLES = {"requester": 403, "service_desk": 200, "support_line_1": 200, "incident_lead": 200,
+                  "service_level_lead": 200, "service_level_operator": 200, "auditor": 200, "administrator": 200}
+
+
+@pytest.mark.parametrize("role", SLA_PAGE_ROLES)
+@pytest.mark.parametrize("path", SLA_PAGES)
+def test_sla_pages_by_role(db, user, login_as, role, path):
+    _clock(db, user, minutes_used=60, target=120)
+    report = sla.build_report(user("reporter").organisation, "2026-11", now=datetime(2026, 12, 1, 2, 0, tzinfo=SH))
+    db.session.commit()
+    response = login_as(role).get(path.format(id=report.id))
+    assert response.status_code == SLA_PAGE_ROLES[role], (role, path)
+
+
+def test_requesters_are_refused_by_the_service(db, user):
+    reporter, auditor = user("reporter"), user("auditor")
+    assert not sla.may_view_reports(reporter) and not sla.may_view_calendar(reporter)
+    assert sla.may_view_reports(auditor) and sla.may_view_calendar(auditor)
+    with pytest.raises(Forbidden):
+        sla.reports_for(reporter)
+    with pytest.raises(Forbidden):
+        sla.calendar_for(reporter)
+    assert sla.calendar_for(auditor) == sla.calendar_spec_for(auditor.organisation_id)
