@@ -36,6 +36,7 @@ def register_api(app: Flask) -> Api:
     from . import kpi as kpi_api
     from . import modeling as modeling_api
     from . import sla as sla_api
+    from . import vendors as vendors_api
 
     # One Api per application: its OpenAPI spec and blueprint registrations are per app.
     api = ItsmApi(app)
@@ -46,7 +47,7 @@ def register_api(app: Flask) -> Api:
     for module in (auth, processes, instances, tasks, groups, modeling_api, audit_api, sla_api, kpi_api):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix=f"/api/v1{module.PREFIX}")
-    for module in (cmdb_api, knowledge_api, integrations_api):  # CMDB, knowledge, monitoring intake
+    for module in (cmdb_api, knowledge_api, integrations_api, vendors_api):  # the support system (6.2)
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix=f"/api/v1{module.PREFIX}")
     return api

@@ -21,6 +21,7 @@ from .process import (
     ProcessVersion,
 )
 from .sla import BusinessCalendar, SlaClock, SlaPause, SlaReport
+from .vendors import Vendor, VendorEvaluation, VendorStaff
 
 __all__ = [
     "Asset",
@@ -29,6 +30,9 @@ __all__ = [
     "CIRelation",
     "KnowledgeAttachment",
     "KpiTarget",
+    "Vendor",
+    "VendorEvaluation",
+    "VendorStaff",
     "KnowledgeFeedback",
     "KnowledgeTerm",
     "MonitoringAlert",

@@ -110,11 +110,31 @@ def seed_demo(password: str) -> dict[str, int]:
             db.session.add(ConfigurationItem(code=code, name=name, ci_type=kind, organisation_id=orgs[org].id))
             cis += 1
     _seed_cmdb()
+    _seed_vendor(orgs)
     if not db.session.scalar(select(KnowledgeArticle.id).limit(1)):
         for title, body, category in ARTICLES:
             db.session.add(KnowledgeArticle(title=title, body=body, category=category))
     db.session.flush()
     return {"organisations": len(orgs), "users": users, "configuration_items": cis}
+
+
+def _seed_vendor(orgs: dict[str, Organisation]) -> None:
+    """The county's application supplier, whose engineer is the county's third line (Table 2: 三线支持为产品供应商)."""
+    from datetime import date
+
+    from ..models import Vendor, VendorStaff
+
+    if db.session.scalar(select(Vendor.id).where(Vendor.code == "VEN-EQM")) is not None:
+        return
+    vendor = Vendor(code="VEN-EQM", name="示范环境软件有限公司", kind="application", organisation_id=orgs["county"].id,
+                    contact_name="王工", contact_phone="010-00000000", contact_email="support@example.org",
+                    contract_no="XQ-YW-2026-01", contract_start=date(2026, 1, 1), contract_end=date(2026, 12, 31),
+                    service_scope="环境质量监测系统的三线支持、缺陷修复和版本发布",
+                    service_terms="P1 事件 2 小时内响应、8 小时内恢复；每月提交运维报告")
+    db.session.add(vendor)
+    line3 = db.session.scalar(select(User).where(User.username == "line3"))
+    if line3 is not None:
+        db.session.add(VendorStaff(vendor=vendor, user=line3))
 
 
 def _seed_cmdb() -> None:

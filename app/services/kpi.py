@@ -64,6 +64,9 @@ class Indicator:
 INDICATORS: tuple[Indicator, ...] = (
     Indicator("proactive_discovery_rate", "monitoring", _l("Proactive exception discovery rate"), "percent",
               "higher", 30.0, _l("Incidents opened from monitoring alerts, of all incidents reported")),
+    Indicator("work_plan_timely_rate", "maintenance", _l("Work plan on-time completion rate"), "percent", "higher",
+              95.0, _l("Scheduled work (processes started by their schedule) due in the period and completed by "
+                       "the next scheduled start, of all due and decided")),
     Indicator("problem_resolution_rate", "maintenance", _l("Problem resolution rate"), "percent", "higher", 80.0,
               _l("Problems opened in the period and closed, of those opened (cancelled ones excluded)")),
     Indicator("incident_count", "repair", _l("Incidents reported"), "count", "lower", None,
@@ -168,11 +171,11 @@ def organisations_for(user: User) -> list[Organisation]:
     _require_view(user)
     stmt = select(Organisation).order_by(Organisation.id)
     if not user.in_group("auditor", "administrator"):
-        stmt = stmt.where(Organisation.id.in_(_subtree_ids(user.organisation_id)))
+        stmt = stmt.where(Organisation.id.in_(subtree_ids(user.organisation_id)))
     return list(db.session.scalars(stmt))
 
 
-def _subtree_ids(organisation_id: int) -> list[int]:
+def subtree_ids(organisation_id: int) -> list[int]:
     ids, frontier = [organisation_id], [organisation_id]
     while frontier:
         frontier = list(db.session.scalars(select(Organisation.id).where(Organisation.parent_id.in_(frontier))))
@@ -188,7 +191,7 @@ def organisation_for(user: User, code: str | None) -> Organisation:
     org = db.session.scalar(select(Organisation).where(Organisation.code == code))
     if org is None:
         raise NotFound(_("Organisation %(id)s does not exist.", id=code))
-    if not user.in_group("auditor", "administrator") and org.id not in _subtree_ids(user.organisation_id):
+    if not user.in_group("auditor", "administrator") and org.id not in subtree_ids(user.organisation_id):
         raise Forbidden(_("You may only see the statistics of your organisation and those below it."))
     return org
 
@@ -273,7 +276,7 @@ def set_targets(organisation: Organisation, actor: User, values: dict[str, Any])
     """Set or clear (empty value: inherit again) the organisation's own targets; returns what changed."""
     if not may_edit_targets(actor):
         raise Forbidden(_("Only administrators and service-level staff may set indicator targets."))
-    if organisation.id not in _subtree_ids(actor.organisation_id) and not actor.in_group("administrator"):
+    if organisation.id not in subtree_ids(actor.organisation_id) and not actor.in_group("administrator"):
         raise Forbidden(_("You may only set the targets of your organisation and those below it."))
     errors: dict[str, list[str]] = {}
     wanted: dict[str, float | None] = {}
@@ -349,7 +352,7 @@ class _Scope:
     """The organisations and period one report covers, and the queries every figure shares."""
 
     def __init__(self, organisation: Organisation, include_below: bool, period: Period, now: datetime):
-        self.org_ids = _subtree_ids(organisation.id) if include_below else [organisation.id]
+        self.org_ids = subtree_ids(organisation.id) if include_below else [organisation.id]
         self.period, self.now = period, now
         self.at = min(now, period.end)
 
@@ -431,6 +434,40 @@ def _satisfaction(scope: _Scope) -> Figure:
     scores = list(last.values())
     return Figure(BY_CODE["satisfaction"], _mean([float(s) for s in scores]),
                   float(sum(scores)) if scores else None, len(scores))
+
+
+def _work_plan_figure(scope: _Scope) -> Figure:
+    """A scheduled case is due one schedule step after it started (before the next one starts): on time when
+    completed by then, late when completed later or still open after it; not yet decided while open and not due."""
+    from ..models import ProcessSchedule
+    from .schedules import parse_schedule
+
+    # Only a process with a schedule row has been started by a schedule (cheaper than reading the diagrams).
+    process_ids = list(db.session.scalars(select(ProcessSchedule.process_id).distinct()))
+    earliest = scope.period.start - timedelta(days=MAX_DAYS + 31)  # the longest step a schedule takes (R/P1Y)
+    rows = db.session.execute(
+        select(ProcessInstance, Event.data).join(Event, Event.instance_id == ProcessInstance.id).where(
+            ProcessInstance.process_id.in_(process_ids), ProcessInstance.organisation_id.in_(scope.org_ids),
+            ProcessInstance.status != "cancelled", ProcessInstance.created_at >= earliest,
+            ProcessInstance.created_at < scope.period.end, Event.type == "instance_started"))
+    on_time = decided = 0
+    for instance, data in rows:
+        schedule = ((data or {}).get("started_by") or {}).get("schedule")
+        if not schedule:
+            continue  # started by hand: not planned work
+        try:
+            due = instance.created_at + parse_schedule(schedule)
+        except ValueError:
+            continue
+        if not scope.period.start <= due < scope.period.end:
+            continue
+        done = instance.completed_at if instance.status == "completed" else None
+        if done is not None and done <= due:
+            on_time += 1
+            decided += 1
+        elif done is not None or due <= scope.now:
+            decided += 1
+    return Figure(BY_CODE["work_plan_timely_rate"], _rate(on_time, decided), on_time, decided)
 
 
 def _problem_figure(scope: _Scope) -> Figure:
@@ -553,7 +590,8 @@ def report(actor: User, organisation: str | None = None, *, period: str | None =
     change_figs, change_table = _change_figures(scope)
     found = {f.indicator.code: f for f in [
         *_incident_figures(scope, incidents), response_rate, response_mean, repair_rate, repair_mean,
-        _satisfaction(scope), _problem_figure(scope), *change_figs, _security_figure(scope)]}
+        _satisfaction(scope), _work_plan_figure(scope), _problem_figure(scope), *change_figs,
+        _security_figure(scope)]}
     targets = targets_for(org)
     figures = []
     for ind in INDICATORS:  # the registry's order: sections as the spec lists them

@@ -27,6 +27,7 @@ def register_web(app: Flask) -> None:
     from . import notifications as notification_pages
     from . import sla as sla_pages
     from . import users as user_pages
+    from . import vendors as vendor_pages
     from .filters import register_filters
 
     register_filters(app)
@@ -50,7 +51,7 @@ def register_web(app: Flask) -> None:
                audit_pages.bp, audit_pages.admin_bp, sla_pages.bp,
                notification_pages.bp, kpi_pages.bp):
         app.register_blueprint(bp)
-    for bp in (cmdb_pages.bp, assets_pages.bp, knowledge_pages.bp):  # CMDB, assets, knowledge base
+    for bp in (cmdb_pages.bp, assets_pages.bp, knowledge_pages.bp, vendor_pages.bp):  # the support system
         app.register_blueprint(bp)
     app.register_blueprint(user_pages.bp)
     app.before_request(_csrf_on_post)

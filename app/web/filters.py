@@ -75,7 +75,12 @@ LABELS: dict[str, dict[str, Any]] = {
                        "user_updated": _l("Account changed"), "user_deactivated": _l("Account deactivated"),
                        "user_reactivated": _l("Account reactivated"), "password_reset": _l("Password reset"),
                        "password_expired": _l("Password expired"),
-                       "kpi_targets_changed": _l("Indicator targets changed")},
+                       "kpi_targets_changed": _l("Indicator targets changed"),
+                       "vendor_created": _l("Supplier registered"), "vendor_updated": _l("Supplier changed"),
+                       "vendor_deactivated": _l("Supplier ended"), "vendor_reactivated": _l("Supplier resumed"),
+                       "vendor_staff_added": _l("Supplier staff account added"),
+                       "vendor_staff_removed": _l("Supplier staff account removed"),
+                       "vendor_evaluated": _l("Supplier evaluated")},
 }
 
 

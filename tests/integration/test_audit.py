@@ -333,24 +333,29 @@ def test_auditor_changes_nothing_through_any_post_endpoint(app, db, login_as, ap
     routes above must also answer 403; others may redraw or redirect with a message.)"""
     instance = drive("desk_solves", steps=1)
     task = _ready(db, instance)
-    values = {"task_id": task.id, "instance_id": instance.id, "process_id": "incident", "id": instance.id}
+    values = {"task_id": task.id, "instance_id": instance.id, "process_id": "incident", "id": instance.id,
+              "code": "VEN-EQM", "username": "line3"}  # the demo supplier and its engineer
     page, headers = login_as("auditor"), api_as("auditor")
     checked = []
     for rule in app.url_map.iter_rules():
-        if "POST" not in (rule.methods or ()) or rule.endpoint in READ_ONLY_FOR_AUDITORS | PERSONAL:
+        if rule.endpoint in READ_ONLY_FOR_AUDITORS | PERSONAL:
             continue
         args = {name: values.get(name, 1) for name in rule.arguments}
         url = re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m, a=args: str(a[m.group(1)]), rule.rule)
-        before = _snapshot(db)
-        if url.startswith("/api/"):
-            response = page.post(url, headers=headers,
-                                 json={"data": {}, "assignee": "auditor", "reason": "r", "text": "r"})
-        else:
-            response = page.post(url, data={"assignee": "auditor", "reason": "r", "text": "r"})
-        assert response.status_code < 500, (rule.rule, response.status_code)
-        assert _snapshot(db) == before, rule.rule
-        checked.append(rule.rule)
-    assert "/tasks/<int:task_id>/claim" in checked and "/api/v1/tasks/<int:task_id>/complete" in checked
+        for method in sorted({"POST", "PUT", "PATCH", "DELETE"} & (rule.methods or set())):
+            before = _snapshot(db)
+            if url.startswith("/api/"):
+                response = page.open(url, method=method, headers=headers, json={
+                    "data": {}, "assignee": "auditor", "reason": "r", "text": "r", "targets": {"satisfaction": 1},
+                    "name": "r", "username": "line2", "period": "2026", "quality": 1, "timeliness": 1,
+                    "cooperation": 1})
+            else:
+                response = page.open(url, method=method, data={"assignee": "auditor", "reason": "r", "text": "r"})
+            assert response.status_code < 500, (rule.rule, method, response.status_code)
+            assert _snapshot(db) == before, (rule.rule, method)
+            checked.append(f"{method} {rule.rule}")
+    assert "POST /tasks/<int:task_id>/claim" in checked and "POST /api/v1/tasks/<int:task_id>/complete" in checked
+    assert "PUT /api/v1/kpi/targets" in checked and "PATCH /api/v1/suppliers/<code>" in checked
 
 
 # --- administrators' interventions --------------------------------------------------------------------

@@ -60,7 +60,7 @@ def test_the_indicators_as_a_spreadsheet(login_as, solved):
     assert book.status_code == 200
     assert book.headers["Content-Disposition"].startswith("attachment; filename=indicators-county-")
     rows = [[c.value for c in row] for row in load_workbook(io.BytesIO(book.data)).active.iter_rows()]
-    assert rows[0][3] == "指标" and len(rows) == 1 + 13
+    assert rows[0][3] == "指标" and len(rows) == 1 + 14
     count = next(r for r in rows if r[3] == "事件数")
     assert count[4] == 1.0
     text = lead.get("/kpi/export.csv?lang=en&period=2025-01").data.decode("utf-8-sig")

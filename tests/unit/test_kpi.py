@@ -14,6 +14,7 @@ from app.services import cases, incident, kpi
 from app.services.errors import Forbidden, NotFound, ValidationFailed
 from app.services.instances import complete_task, start_instance
 from tests.bpmn import test_change_paths as chg
+from tests.bpmn import test_configuration_paths as cfg
 from tests.bpmn import test_emergency_change_paths as emg
 from tests.integration.helpers import worker_for
 from tests.support import PATHS, record, start_data
@@ -238,3 +239,36 @@ def test_who_may_see_and_set(db, user):
         kpi.set_targets(user("service_level_lead").organisation.parent, user("service_level_lead"),
                         {"satisfaction": "4"})
     assert [o.code for o in kpi.organisations_for(user("desk_city"))] == ["city", "county"]
+
+
+def test_work_plan_on_time_completion(db, user):
+    """The monthly configuration audit (R/P1M) is due a month after it starts: one done, one left open."""
+    from dateutil.relativedelta import relativedelta
+
+    from app.services import schedules
+
+    t0 = utcnow()
+    schedules.start_due(t0)  # the schedule rows
+    assert schedules.start_due(t0 + relativedelta(years=1, minutes=1))["started"] >= 1
+    assert schedules.start_due(t0 + relativedelta(years=1, months=1, minutes=2))["started"] >= 1
+    county = user("configuration_lead").organisation
+    audits = db.session.scalars(select(ProcessInstance).where(
+        ProcessInstance.process_id == "configuration", ProcessInstance.organisation_id == county.id)
+        .order_by(ProcessInstance.id)).all()
+    assert len(audits) == 2
+    _steps(db, audits[0], [("configuration_audit", {**cfg.audit(), "audit_trigger": "periodic"}),
+                           ("configuration_report", cfg.report())])
+    assert audits[0].status == "completed" and audits[1].status == "running"
+    start_instance("configuration", user("configuration_lead"), {"purpose": "report"})  # by hand: not planned
+    db.session.flush()
+    due = audits[0].created_at + relativedelta(months=1)
+    local = due.astimezone(SH)
+    period = f"{local.year:04d}-{local.month:02d}"
+    lead = user("service_level_lead")
+    before_due = _figures(kpi.report(lead, period=period, include_below=False, now=due - relativedelta(days=1)))
+    assert (before_due["work_plan_timely_rate"].numerator, before_due["work_plan_timely_rate"].denominator) == (1, 1)
+    after = _figures(kpi.report(lead, period=period, include_below=False, now=due + relativedelta(days=1)))
+    plan = after["work_plan_timely_rate"]
+    assert (plan.value, plan.numerator, plan.denominator) == (50.0, 1, 2)  # the open one is late now
+    this_month = _figures(kpi.report(lead, include_below=False))
+    assert this_month["work_plan_timely_rate"].denominator == 0  # nothing was due yet
