@@ -1,13 +1,16 @@
 """Shared API pieces: token authentication, error bodies, schemas."""
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import binascii
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import Any
 
 from flask import g, request
 from flask_babel import gettext as _
-from marshmallow import INCLUDE, Schema, fields
+from marshmallow import INCLUDE, Schema, fields, validate
 
 from ..models import ProcessInstance, User
 from ..routing import MAX_INTEGER
@@ -143,3 +146,31 @@ def instance_dict(instance: ProcessInstance, record: dict | None = None) -> dict
         "open_tasks": _TASKS.dump(open_tasks(instance)),
         "links": links_of(instance),
     }
+
+
+class AttachmentIn(Schema):
+    filename = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    content_base64 = fields.String(required=True, metadata={"description": "the file's bytes, base64-encoded"})
+
+
+def decoded_files(items: list[dict]) -> list[tuple[str, bytes]]:
+    """Files sent base64-encoded in JSON as (name, bytes); a bad encoding is a 400 naming the file."""
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append((item["filename"], base64.b64decode(item["content_base64"], validate=True)))
+        except (binascii.Error, ValueError):
+            raise ValidationFailed(_("The files were not attached."), {
+                "attachments": [_("File %(n)s is not valid base64.", n=i + 1)]}) from None
+    return out
+
+
+@contextmanager
+def attachments_named() -> Iterator[None]:
+    """A refused file is named under `attachments`, the JSON field it came in (the pages' field is `files`)."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        if "files" in exc.errors:
+            exc.errors["attachments"] = exc.errors.pop("files")
+        raise

@@ -1,11 +1,7 @@
 """Instances and their event logs."""
 from __future__ import annotations
 
-import base64
-import binascii
-
 from flask import request, url_for
-from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
@@ -13,15 +9,17 @@ from ..downloads import stored_file
 from ..extensions import db
 from ..models import CaseAttachment, Event, ProcessInstance
 from ..services import cases, incident, instances
-from ..services.errors import ValidationFailed
 from .common import (
     FILTER_PARAMS,
     PAGE_PARAMS,
     SECURITY,
+    AttachmentIn,
     EventSchema,
     ProblemSchema,
     TaskSchema,
     api_user,
+    attachments_named,
+    decoded_files,
     instance_dict,
     int_arg,
     token_required,
@@ -46,11 +44,6 @@ def _record(instance: ProcessInstance) -> dict | None:
         "status": inc.status, "solution": inc.solution, "create_problem": inc.create_problem,
         "rfc_requested": inc.rfc_requested, "organisation": inc.organisation.code,
     }
-
-
-class AttachmentIn(Schema):
-    filename = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    content_base64 = fields.String(required=True, metadata={"description": "the file's bytes, base64-encoded"})
 
 
 class NoteIn(Schema):
@@ -88,17 +81,6 @@ def _note(event: Event, files: dict[int, list[CaseAttachment]]) -> dict:
                              "sha256": f.sha256, "url": url_for("api_instances.attachment",
                                                                 instance_id=event.instance_id, attachment_id=f.id)}
                             for f in files.get(event.seq, [])]}
-
-
-def _decoded(items: list[dict]) -> list[tuple[str, bytes]]:
-    out = []
-    for i, item in enumerate(items):
-        try:
-            out.append((item["filename"], base64.b64decode(item["content_base64"], validate=True)))
-        except (binascii.Error, ValueError):
-            raise ValidationFailed(_("The files were not attached."), {
-                "attachments": [_("File %(n)s is not valid base64.", n=i + 1)]}) from None
-    return out
 
 
 _TASKS = TaskSchema(many=True)
@@ -166,8 +148,9 @@ def notes(instance_id: int):  # noqa: ANN201
 def add_note(body: dict, instance_id: int):  # noqa: ANN201
     """Add a note to a running case; the requester (public notes) and those working on the case are notified."""
     user = api_user()
-    note = cases.add_note(instance_id, user, body["text"], internal=body["internal"],
-                          files=_decoded(body["attachments"]))
+    with attachments_named():
+        note = cases.add_note(instance_id, user, body["text"], internal=body["internal"],
+                              files=decoded_files(body["attachments"]))
     out = NoteOut().dump(_note(note, cases.attachments_of(note.instance, user)))  # before the commit expires it
     db.session.commit()
     return out

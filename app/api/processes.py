@@ -5,9 +5,17 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from ..extensions import db
-from ..services import incident, instances
+from ..services import cases, incident, instances
 from ..services.definitions import compiled_for, deployed_processes
-from .common import SECURITY, api_user, instance_dict, token_required
+from .common import (
+    SECURITY,
+    AttachmentIn,
+    api_user,
+    attachments_named,
+    decoded_files,
+    instance_dict,
+    token_required,
+)
 
 PREFIX = "/processes"
 blp = Blueprint("api_processes", __name__, description="Process definitions")
@@ -30,6 +38,8 @@ class ProcessOut(Schema):
 
 class StartIn(Schema):
     data = fields.Dict(required=True)
+    attachments = fields.List(fields.Nested(AttachmentIn()), load_default=list, metadata={
+        "description": "files for the case (screenshots, logs), as a note's; they become the case's first note"})
 
 
 @blp.route("", methods=["GET"])
@@ -60,12 +70,15 @@ def list_processes():  # noqa: ANN201
 def start(body: dict, process_id: str):  # noqa: ANN201
     """Start an instance of the latest version with start-form data."""
     user = api_user()
-    if process_id == incident.PROCESS_ID:
-        # The desk records on behalf of callers; anyone else reports their own fault.
-        start_fn = incident.record_incident if user.in_group("service_desk") else incident.report_fault
-        instance = start_fn(user, body["data"])
-    else:
-        instance = instances.start_instance(process_id, user, body["data"], requester=user)
+    files = decoded_files(body["attachments"])
+    with attachments_named():
+        if process_id == incident.PROCESS_ID:
+            # The desk records on behalf of callers; anyone else reports their own fault.
+            start_fn = incident.record_incident if user.in_group("service_desk") else incident.report_fault
+            instance = start_fn(user, body["data"], files=files)
+        else:
+            instance = cases.attach_first_files(
+                instances.start_instance(process_id, user, body["data"], requester=user), user, files)
     answer = instance_dict(instance)
     db.session.commit()
     return answer

@@ -28,7 +28,14 @@ def jobs() -> dict[str, Callable[..., Any]]:
         "sla.reports": sla_jobs.monthly_reports,
         "outbox.dispatch": _dispatch,
         "schedules.start": _start_scheduled,
+        "vendors.reminders": _remind_contracts,
     }
+
+
+def _remind_contracts() -> int:
+    from ..services import vendors
+
+    return vendors.remind_contracts()
 
 
 def _start_scheduled() -> dict[str, int]:

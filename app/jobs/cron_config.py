@@ -14,3 +14,4 @@ cron.register(periodic, QUEUE, args=("timers.sweep",), interval=60)  # due BPMN 
 cron.register(periodic, QUEUE, args=("sla.sweep",), interval=60)  # SLA warnings and breaches
 cron.register(periodic, QUEUE, args=("schedules.start",), interval=60)  # periodic reviews, audits, drills
 cron.register(periodic, QUEUE, args=("sla.reports",), cron="0 1 1 * *")  # last month's SLA reports, 01:00 on the 1st
+cron.register(periodic, QUEUE, args=("vendors.reminders",), cron="0 1 * * *")  # contracts ending, daily

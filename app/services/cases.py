@@ -282,6 +282,15 @@ def add_note(instance_id: int, actor: User, text: str, *, internal: bool = False
     return db.session.scalars(select(Event).where(Event.instance_id == instance.id, Event.seq == row["seq"])).one()
 
 
+def attach_first_files(instance: ProcessInstance, actor: User, files: Sequence[tuple[str, bytes]]) -> ProcessInstance:
+    """Files that come with a report or a start (screenshots, logs) go on the case as its first note, in the same
+    transaction: a file refused refuses the start, and nothing is half-saved."""
+    if files:
+        db.session.flush()  # the note is written against the new case's row
+        add_note(instance.id, actor, "", files=files)
+    return instance
+
+
 def may_withdraw(user: User, instance: ProcessInstance) -> bool:
     """The person who asked may take a running request back (the fault went away, it was a mistake)."""
     return instance.status == "running" and instance.requester_id == user.id and not user.in_group("auditor")

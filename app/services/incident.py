@@ -29,7 +29,9 @@ def record_incident(actor: User, data: dict[str, Any], *, requester: User | None
     if not actor.in_group("service_desk"):
         raise Forbidden(_("Only the service desk records incidents."))
     instance = instances.start_instance(PROCESS_ID, actor, _with_defaults(data, "phone"), requester=requester)
-    return _attach(instance, actor, files)
+    from . import cases  # cases reads incident records: imported here, not at the top
+
+    return cases.attach_first_files(instance, actor, files)
 
 
 def report_fault(actor: User, data: dict[str, Any], *, files: Sequence[tuple[str, bytes]] = ()) -> ProcessInstance:
@@ -39,18 +41,9 @@ def report_fault(actor: User, data: dict[str, Any], *, files: Sequence[tuple[str
     data = _with_defaults(data, "web")
     data.setdefault("reporter_name", actor.display_name)
     data.setdefault("reporter_contact", actor.email or actor.phone or actor.username)
-    return _attach(instances.start_instance(PROCESS_ID, actor, data, requester=actor), actor, files)
+    from . import cases
 
-
-def _attach(instance: ProcessInstance, actor: User, files: Sequence[tuple[str, bytes]]) -> ProcessInstance:
-    """Files that come with a report (screenshots, logs) go on the case as its first note, in the same transaction:
-    a file refused refuses the report, and nothing is half-saved."""
-    if files:
-        from . import cases
-
-        db.session.flush()  # the note is written against the new case's row
-        cases.add_note(instance.id, actor, "", files=files)
-    return instance
+    return cases.attach_first_files(instances.start_instance(PROCESS_ID, actor, data, requester=actor), actor, files)
 
 
 def _with_defaults(data: dict[str, Any], channel: str) -> dict[str, Any]:

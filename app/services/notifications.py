@@ -64,6 +64,14 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "zh_CN": ("【工单留言】{business_key} {author}", "{author} 在 {business_key}（{title}）中留言：\n{text}"),
         "en": ("[Note] {business_key} from {author}", "{author} wrote on {business_key} ({title}):\n{text}"),
     },
+    "contract_ending": {
+        "zh_CN": ("【合同到期提醒】{vendor} 的合同将于 {contract_end} 到期",
+                  "供应商 {vendor}（{code}）的合同 {contract_no} 将于 {contract_end} 到期，还有 {days} 天。"
+                  "请及时续签、更换供应商或安排交接。"),
+        "en": ("[Contract ending] {vendor}: contract ends on {contract_end}",
+               "The contract {contract_no} with the supplier {vendor} ({code}) ends on {contract_end}, in {days} "
+               "days. Renew it, replace the supplier or arrange the handover in time."),
+    },
 }
 KINDS = tuple(TEMPLATES)
 

@@ -255,6 +255,26 @@ def contract_state(vendor: Vendor, today: date | None = None) -> str | None:
     return None
 
 
+def remind_contracts(today: date | None = None) -> int:
+    """The periodic job: tell the service-level staff of each active supplier's organisation, once per contract
+    end date, that the contract ends within REMIND_DAYS; returns how many notices were written."""
+    from . import notifications
+
+    today = today or utcnow().date()
+    due = db.session.scalars(select(Vendor).where(
+        Vendor.active.is_(True), Vendor.contract_end.is_not(None), Vendor.contract_end >= today,
+        Vendor.contract_end <= today + timedelta(days=REMIND_DAYS)))
+    written = 0
+    for vendor in due:
+        staff = [u for group in sla.SLA_STAFF for u in notifications.group_members(group, [vendor.organisation_id])]
+        written += len(notifications.notify(staff, "contract_ending",
+                                            f"contract_ending:{vendor.code}:{vendor.contract_end.isoformat()}", {
+            "vendor": vendor.name, "code": vendor.code, "contract_no": vendor.contract_no or "—",
+            "contract_end": vendor.contract_end.isoformat(), "days": (vendor.contract_end - today).days}))
+    db.session.flush()
+    return written
+
+
 def process_control(actor: User, vendor: Vendor, *, period: str | None = None, start: str | None = None,
                     end: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """What the supplier's staff did in a period (steps completed, on time against their due time), what they hold

@@ -106,4 +106,5 @@ def targets():  # noqa: ANN201
     return render_template("kpi/targets.html", organisation=org, indicators=kpi.INDICATORS, sections=kpi.SECTIONS,
                            effective=kpi.targets_for(org), own=kpi.own_targets(org), posted=posted, errors=errors,
                            orgs=kpi.organisations_for(current_user), may_edit=kpi.may_edit_targets(current_user),
+                           names={o.code: o.name for o in [org, *org.ancestors()]},
                            fmt_value=fmt_value), 400 if errors else 200

@@ -335,6 +335,34 @@ def test_api_files(client, api_as, county_and_city):
     assert empty.status_code == 400 and "text" in empty.get_json()["errors"]
 
 
+def test_api_start_with_files(client, api_as, db):
+    """A fault reported, or a change requested, through the API with a screenshot: the file is the case's first
+    note; a refused file refuses the start and nothing is saved."""
+    import base64
+
+    from app.models import ProcessInstance
+
+    png = [{"filename": "报错.png", "content_base64": base64.b64encode(PNG).decode()}]
+    started = client.post("/api/v1/processes/incident/instances", headers=api_as("requester"),
+                          json={"data": start_data(), "attachments": png})
+    assert started.status_code == 201
+    notes = client.get(f"/api/v1/instances/{started.get_json()['id']}/notes", headers=api_as("requester")).get_json()
+    assert [(n["text"], [f["filename"] for f in n["attachments"]]) for n in notes] == [("", ["报错.png"])]
+    change = client.post("/api/v1/processes/change/instances", headers=api_as("change_lead"), json={
+        "data": {"summary": "扩容", "description": "扩容存储", "impact": "low", "urgency": "low", "risk": "low",
+                 "change_type": "normal"}, "attachments": png})
+    assert change.status_code == 201
+    assert client.get(f"/api/v1/instances/{change.get_json()['id']}/notes",
+                      headers=api_as("change_lead")).get_json()[0]["attachments"][0]["filename"] == "报错.png"
+    before = db.session.scalar(select(func.count()).select_from(ProcessInstance))
+    for files in ([{"filename": "x.exe", "content_base64": base64.b64encode(b"MZ...").decode()}],
+                  [{"filename": "a.png", "content_base64": "not base64!"}]):
+        refused = client.post("/api/v1/processes/incident/instances", headers=api_as("requester"),
+                              json={"data": start_data(), "attachments": files})
+        assert refused.status_code == 400 and "attachments" in refused.get_json()["errors"], refused.get_json()
+    assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == before
+
+
 def test_a_fault_reported_with_a_screenshot(login_as, db):
     import io
 

@@ -73,9 +73,11 @@ def webhook_server():
 def test_templates_in_both_languages():
     ctx = {"business_key": "INC-1", "title": "数据库", "kind": "resolve", "kind_zh": "解决", "target": 240,
            "elapsed": 180, "deadline": "2026-11-25 15:00", "share": 75}
-    for kind in notifications.KINDS:
-        zh, en = notifications.render(kind, "zh_CN", ctx), notifications.render(kind, "en", ctx)
-        assert "INC-1" in zh[0] and "INC-1" in en[0] and zh != en
+    supplier = {"vendor": "示范公司", "code": "VEN-1", "contract_no": "HT-1", "contract_end": "2026-12-31", "days": 21}
+    for kind in notifications.KINDS:  # every notice names its case, or its supplier
+        key, context = ("示范公司", supplier) if kind == "contract_ending" else ("INC-1", ctx)
+        zh, en = notifications.render(kind, "zh_CN", context), notifications.render(kind, "en", context)
+        assert key in zh[0] and key in en[0] and zh != en and "{" not in zh[1] + en[1]
     assert notifications.render("sla_breach", "en", ctx)[0] == "[SLA breach] INC-1: resolve time exceeded"
     assert notifications.render("sla_breach", "zh_CN", ctx)[0] == "【SLA违约】INC-1 解决超时"
 

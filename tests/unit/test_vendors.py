@@ -146,3 +146,22 @@ def test_process_control_counts_what_its_staff_did(db, user):
     assert (control["completed"], control["completed_late"], control["cases"], control["open"]) == (1, 1, 1, 0)
     assert control["on_time_rate"] == 0.0
     assert control["timely_repair_rate"] is None  # the incident's resolution clock is still running
+
+
+def test_contract_ending_notices_once_per_end_date(db, user):
+    from app.models import Notification
+
+    lead = user("service_level_lead")
+    assert vendors.remind_contracts(date(2026, 11, 1)) == 0  # more than 30 days left
+    written = vendors.remind_contracts(date(2026, 12, 10))
+    notices = db.session.scalars(select(Notification).where(Notification.kind == "contract_ending")).all()
+    assert written == len(notices) >= 2  # the county's service-level lead and operator
+    mine = next(n for n in notices if n.user_id == lead.id)
+    assert "示范环境软件有限公司" in mine.subject and "2026-12-31" in mine.subject and "还有 21 天" in mine.body
+    assert vendors.remind_contracts(date(2026, 12, 11)) == 0  # once per end date
+    vendor = vendors.get_vendor(lead, "VEN-EQM")
+    vendors.update_vendor(lead, vendor, {"contract_end": "2026-12-20"})  # renegotiated: a new date, a new notice
+    assert vendors.remind_contracts(date(2026, 12, 11)) == written
+    vendors.set_active(lead, vendor, False)
+    vendors.update_vendor(lead, vendor, {"contract_end": "2026-12-25"})
+    assert vendors.remind_contracts(date(2026, 12, 11)) == 0  # a former supplier
