@@ -1,4 +1,5 @@
-"""Monitoring webhooks: Prometheus Alertmanager and Zabbix, for integration accounts only.
+"""Integrations: monitoring webhooks (Prometheus Alertmanager, Zabbix) and the desk's mailbox, for integration
+accounts only.
 
 Authenticate with ``Authorization: Bearer <token>`` printed by ``flask create-integration-token <name>``.
 Ordinary user tokens are refused here, and integration tokens are refused everywhere else.
@@ -14,7 +15,7 @@ from flask import g, request
 from flask_smorest import Blueprint
 
 from ..extensions import db
-from ..services import monitoring
+from ..services import mail_intake, monitoring
 from ..services.errors import ValidationFailed
 from .common import SECURITY, ApiError
 
@@ -64,3 +65,19 @@ def alertmanager():  # noqa: ANN201
 def zabbix():  # noqa: ANN201
     """Zabbix webhook media type (event_id, event_name, host, severity, status PROBLEM/RESOLVED, trigger_id)."""
     return _answer(monitoring.receive_zabbix(g.integration_user, _payload()))
+
+
+@blp.route("/mail", methods=["POST"])
+@blp.doc(security=SECURITY, requestBody={"required": True, "content": {
+    "message/rfc822": {"schema": {"type": "string", "format": "binary"}}}})
+@blp.response(200)
+@integration_required
+def mail():  # noqa: ANN201
+    """One e-mail to the service desk, as the mail gateway received it (raw RFC 822): from a known user it becomes a
+    fault report, or a note on the case its subject names; from anyone else it is refused. A message is handled
+    once per Message-ID: a redelivery answers what happened the first time (`duplicate`)."""
+    if request.mimetype not in ("message/rfc822", "application/octet-stream"):
+        raise ValidationFailed("send the message as message/rfc822", {"body": ["message/rfc822"]})
+    result = mail_intake.receive_mail(g.integration_user, request.get_data(cache=False))
+    db.session.commit()
+    return result

@@ -7,7 +7,7 @@ from .incident import Incident, IncidentCI
 from .jobs import DueTimer, OutboxJob, ProcessSchedule
 from .knowledge import KnowledgeArticle, KnowledgeAttachment, KnowledgeFeedback, KnowledgeTerm
 from .kpi import KpiTarget
-from .monitoring import MonitoringAlert
+from .monitoring import InboundMail, MonitoringAlert
 from .notifications import Notification, NotificationPreference
 from .problem import KnownError
 from .process import (
@@ -36,6 +36,7 @@ __all__ = [
     "KnowledgeFeedback",
     "KnowledgeTerm",
     "MonitoringAlert",
+    "InboundMail",
     "AuditView",
     "SecurityEvent",
     "BusinessCalendar",

@@ -1,4 +1,5 @@
-"""Alerts received from monitoring (Prometheus Alertmanager, Zabbix), de-duplicated per fingerprint."""
+"""Alerts received from monitoring (Prometheus Alertmanager, Zabbix), de-duplicated per fingerprint; e-mails
+received by the service desk, de-duplicated per Message-ID."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -37,3 +38,20 @@ class MonitoringAlert(db.Model):
 
     ci: Mapped[ConfigurationItem | None] = relationship()
     incident: Mapped[Incident | None] = relationship()
+
+
+class InboundMail(db.Model):
+    """One e-mail received by the service desk's mailbox (spec 6.1.1: the desk is reached by e-mail too): what
+    became of it. Its Message-ID makes a redelivered message a no-op."""
+
+    __tablename__ = "inbound_mail"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(300), unique=True)
+    sender: Mapped[str] = mapped_column(String(300), default="")
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    outcome: Mapped[str] = mapped_column(String(20))  # created | noted | rejected
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

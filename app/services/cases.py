@@ -321,6 +321,23 @@ def _safe_filename(name: str) -> str:
     return re.sub(r"[\x00-\x1f\x7f]", "", base).strip()[:255]
 
 
+def split_files(files: Sequence[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """The files a note would accept (at most MAX_FILES_PER_NOTE), and why each of the others would be refused."""
+    accepted: list[tuple[str, bytes]] = []
+    problems: list[str] = []
+    for item in files:
+        try:
+            _check_files([item])
+        except ValidationFailed as exc:
+            problems.extend(exc.errors.get("files", []))
+            continue
+        if len(accepted) == MAX_FILES_PER_NOTE:
+            problems.append(_("At most %(n)s files per note.", n=MAX_FILES_PER_NOTE) + f" ({_safe_filename(item[0])})")
+            continue
+        accepted.append(item)
+    return accepted, problems
+
+
 def _check_files(files: Sequence[tuple[str, bytes]]) -> list[CaseAttachment]:
     """Validate the files of one note (count, name, type by extension and content, size); unsaved rows."""
     if len(files) > MAX_FILES_PER_NOTE:

@@ -64,6 +64,14 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "zh_CN": ("【工单留言】{business_key} {author}", "{author} 在 {business_key}（{title}）中留言：\n{text}"),
         "en": ("[Note] {business_key} from {author}", "{author} wrote on {business_key} ({title}):\n{text}"),
     },
+    "case_received": {
+        "zh_CN": ("【已受理】{business_key} {subject}",
+                  "您的邮件“{subject}”已登记为 {business_key}。回复时请在邮件主题中保留该编号，"
+                  "回复内容会作为留言加入该工单。{refused}"),
+        "en": ("[Received] {business_key} {subject}",
+               "Your e-mail \"{subject}\" is recorded as {business_key}. Keep this number in the subject when you "
+               "reply: replies are added to the case as notes. {refused}"),
+    },
     "contract_ending": {
         "zh_CN": ("【合同到期提醒】{vendor} 的合同将于 {contract_end} 到期",
                   "供应商 {vendor}（{code}）的合同 {contract_no} 将于 {contract_end} 到期，还有 {days} 天。"

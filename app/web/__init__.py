@@ -74,9 +74,11 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):  # noqa: ANN202
-        # A refusal saves nothing of what the request had already flushed (a case started before its file was
-        # refused, say); whatever had to be kept despite the refusal (a failed login) was committed before it.
-        db.session.rollback()
+        # A refused write saves nothing of what the request had already flushed (a case started before its file
+        # was refused, say); whatever had to be kept despite the refusal (a failed login) was committed before it.
+        # A refused read is left to the read-transaction teardown (it commits what only read).
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            db.session.rollback()
         headers = getattr(exc, "headers", {})  # e.g. Retry-After on a locked account
         if request.path.startswith("/api/"):
             return exc.to_dict(), exc.status, headers

@@ -49,6 +49,8 @@ EVENT_LABELS = {
     "message_unrouted": _l("Message not delivered"),
     "note_added": _l("Note"),
     "instance_withdrawn": _l("Withdrawn by the requester"),
+    "mail_received": _l("E-mail received"),
+    "alert_received": _l("Monitoring alert received"),
 }
 
 # Codes the application stores, by what people read: the same word in every list, select and record.
@@ -80,7 +82,8 @@ LABELS: dict[str, dict[str, Any]] = {
                        "vendor_deactivated": _l("Supplier ended"), "vendor_reactivated": _l("Supplier resumed"),
                        "vendor_staff_added": _l("Supplier staff account added"),
                        "vendor_staff_removed": _l("Supplier staff account removed"),
-                       "vendor_evaluated": _l("Supplier evaluated")},
+                       "vendor_evaluated": _l("Supplier evaluated"),
+                       "mail_refused": _l("E-mail to the desk refused")},
 }
 
 

@@ -13,7 +13,8 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 KIND_LABELS = {"sla_warning": _l("SLA warnings"), "sla_breach": _l("SLA breaches"),
                "support_too_slow": _l("Support group too slow"), "task_assigned": _l("A task is given to me"),
                "case_closed": _l("My request is closed"), "case_withdrawn": _l("A request I work on is withdrawn"),
-               "case_note": _l("Notes on my cases"), "contract_ending": _l("A supplier's contract ends soon")}
+               "case_note": _l("Notes on my cases"), "contract_ending": _l("A supplier's contract ends soon"),
+               "case_received": _l("My e-mail to the desk is recorded")}
 
 
 @bp.route("/")

@@ -1,0 +1,172 @@
+"""E-mail to the service desk (spec 6.1.1, 6.2: the single point of contact is reached by phone, web and
+e-mail): a message from a known user becomes a fault report (channel `email`), its attachments the case's first
+note; a reply whose subject carries a case number becomes a note on that case.
+
+Messages arrive from the mail gateway through `POST /api/v1/integrations/mail` (raw RFC 822), with an
+integration token. Each Message-ID is handled once (`inbound_mail`), so a redelivery changes nothing. Mail from
+an address no active user has is refused and logged, never turned into a case: a mailbox is open to anyone.
+"""
+from __future__ import annotations
+
+import email
+import hashlib
+import re
+from datetime import UTC
+from email import policy
+from email.message import EmailMessage
+from email.utils import parseaddr, parsedate_to_datetime
+from typing import Any
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..models import InboundMail, ProcessInstance, User
+from . import cases, notifications
+from .accounts import record_security_event
+from .audit import append_event
+from .errors import Conflict, Forbidden, ValidationFailed
+from .instances import can_view_instance
+
+# A case number as the application writes them (INC-20261126-0001, CHA-…): the reply's subject names its case.
+CASE_KEY = re.compile(r"\b([A-Z]{2,5}-\d{8}-\d{4,6})\b")
+SYMPTOMS_MAX = 4000
+
+
+def _message_id(msg: EmailMessage, raw: bytes) -> str:
+    value = str(msg.get("Message-ID") or "").strip()
+    # Without one (a broken client), the message's own bytes identify it: the same bytes twice are one message.
+    return value[:300] if value else "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _text(msg: EmailMessage) -> str:
+    """The message's words: its plain-text part, else its HTML part's text (no markup, no scripts)."""
+    part = msg.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    try:
+        content = part.get_content()
+    except (LookupError, ValueError):  # an unknown charset: the bytes as well as they decode
+        content = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+    if part.get_content_subtype() == "html":
+        from lxml import html as lxml_html
+        from lxml.etree import ParserError
+
+        try:
+            tree = lxml_html.fromstring(content)
+            for bad in tree.xpath("//script|//style"):
+                bad.drop_tree()
+            content = tree.text_content()
+        except (ParserError, ValueError):
+            content = ""
+    lines = [line.rstrip() for line in content.replace("\r\n", "\n").split("\n")]
+    # A reply quotes the whole conversation below it: keep what the sender wrote now.
+    kept = []
+    for line in lines:
+        if line.startswith(">") or re.match(r"^(On .+ wrote:|在 .+写道[:：]|-----Original Message-----)$", line):
+            break
+        kept.append(line)
+    return "\n".join(kept).strip()
+
+
+def _files(msg: EmailMessage) -> list[tuple[str, bytes]]:
+    out = []
+    for part in msg.iter_attachments():
+        name = part.get_filename() or "attachment"
+        try:
+            content = part.get_payload(decode=True) or b""
+        except (LookupError, ValueError):
+            continue
+        out.append((name, content))
+    return out
+
+
+def _occurred(msg: EmailMessage) -> str | None:
+    try:
+        sent = parsedate_to_datetime(str(msg.get("Date") or ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if sent is None:
+        return None
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=UTC)
+    return sent.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _sender(address: str) -> User | None:
+    if not address or "@" not in address:
+        return None
+    return db.session.scalar(select(User).where(func.lower(User.email) == address.lower(), User.active.is_(True))
+                             .order_by(User.id).limit(1))
+
+
+def _record(message_id: str, sender: str, subject: str, outcome: str, *, reason: str = "",
+            instance: ProcessInstance | None = None, user: User | None = None) -> dict[str, Any]:
+    db.session.add(InboundMail(message_id=message_id, sender=sender[:300], subject=subject[:300], outcome=outcome,
+                               reason=reason[:200], instance_id=instance.id if instance else None,
+                               user_id=user.id if user else None))
+    db.session.flush()
+    return {"message_id": message_id, "outcome": outcome, "reason": reason or None,
+            "business_key": instance.business_key if instance else None, "duplicate": False}
+
+
+def _reply_target(subject: str, user: User) -> ProcessInstance | None:
+    """The running case a reply's subject names, when the sender may see it."""
+    for key in CASE_KEY.findall(subject):
+        instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.business_key == key))
+        if instance is not None and instance.status == "running" and can_view_instance(user, instance):
+            return instance
+    return None
+
+
+def receive_mail(account: User, raw: bytes) -> dict[str, Any]:
+    """Handle one message: a new fault report, a note on the case it answers, or a refusal (all recorded once)."""
+    if not raw or len(raw) > current_app.config["MAX_CONTENT_LENGTH"]:
+        raise ValidationFailed(_("Not an e-mail message."), {"body": [_("Send the message as message/rfc822.")]})
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    if not isinstance(msg, EmailMessage) or not msg.keys():
+        raise ValidationFailed(_("Not an e-mail message."), {"body": [_("Send the message as message/rfc822.")]})
+    message_id = _message_id(msg, raw)
+    seen = db.session.scalar(select(InboundMail).where(InboundMail.message_id == message_id))
+    if seen is not None:
+        key = db.session.get(ProcessInstance, seen.instance_id).business_key if seen.instance_id else None
+        return {"message_id": message_id, "outcome": seen.outcome, "reason": seen.reason or None,
+                "business_key": key, "duplicate": True}
+    address = parseaddr(str(msg.get("From") or ""))[1].strip()
+    subject = " ".join(str(msg.get("Subject") or "").split())[:300]
+    user = _sender(address)
+    if user is None:
+        record_security_event("mail_refused", address[:64] or "?", remote_addr=None, by=account.username,
+                              message_id=message_id, reason="unknown_sender")
+        return _record(message_id, address, subject, "rejected", reason="unknown_sender")
+    text = _text(msg)
+    files, problems = cases.split_files(_files(msg))
+    refused = ("\n" + _("Attachments not accepted: %(list)s", list="; ".join(problems))) if problems else ""
+    origin = {"message_id": message_id, "from": address, "subject": subject}
+    target = _reply_target(subject, user)
+    try:
+        with db.session.begin_nested():  # a refusal undoes this message's half-done work, nothing else
+            if target is not None:
+                cases.add_note(target.id, user, ((text or subject) + refused)[:cases.NOTE_MAX_LENGTH], files=files)
+                append_event(target, "mail_received", actor=account, data={**origin, "outcome": "noted"})
+                return _record(message_id, address, subject, "noted", instance=target, user=user)
+            from . import incident
+
+            symptoms = "\n\n".join(x for x in (subject, text) if x)[:SYMPTOMS_MAX] or _("(an e-mail without text)")
+            data: dict[str, Any] = {"symptoms": symptoms, "channel": "email", "reporter_contact": address[:200]}
+            if (occurred := _occurred(msg)) is not None:
+                data["occurred_at"] = occurred
+            instance = incident.report_fault(user, data, files=files)
+            append_event(instance, "mail_received", actor=account, data={**origin, "outcome": "created"})
+    except (Forbidden, Conflict, ValidationFailed) as exc:  # an auditor's mail, a case closed meanwhile, ...
+        record_security_event("mail_refused", user.username, user, by=account.username, message_id=message_id,
+                              reason=exc.code)
+        return _record(message_id, address, subject, "rejected", reason=exc.code, user=user)
+    with force_locale("en" if (user.locale or "").startswith("en") else "zh_CN"):
+        refused_note = (_("Attachments not accepted: %(list)s", list="; ".join(problems))) if problems else ""
+    notifications.notify([user], "case_received", f"case_received:{instance.business_key}", {
+        "business_key": instance.business_key, "title": instance.title, "subject": subject or "—",
+        "refused": refused_note}, instance=instance)
+    return _record(message_id, address, subject, "created", instance=instance, user=user)
