@@ -127,6 +127,9 @@ def db(app: Flask) -> Iterator:
         try:
             yield _db
         finally:
+            from app.services import dispatch
+
+            dispatch.forget()  # the process's copy of the dispatch rules may hold this test's rolled-back rows
             _db.session.remove()
             _db.session = original
             engines[None] = engine

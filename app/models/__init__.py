@@ -2,7 +2,7 @@
 from .assets import Asset, AssetHistory
 from .audit import AuditView, SecurityEvent
 from .cmdb import CIBaseline, CIChange, CIRelation, ConfigurationItem
-from .identity import Group, Organisation, OrgLevel, User, UserGroup
+from .identity import DispatchRule, Group, Organisation, OrgLevel, User, UserGroup
 from .incident import Incident, IncidentCI
 from .jobs import DueTimer, OutboxJob, ProcessSchedule
 from .knowledge import KnowledgeArticle, KnowledgeAttachment, KnowledgeFeedback, KnowledgeTerm
@@ -30,6 +30,7 @@ __all__ = [
     "CIRelation",
     "KnowledgeAttachment",
     "KpiTarget",
+    "DispatchRule",
     "Vendor",
     "VendorEvaluation",
     "VendorStaff",

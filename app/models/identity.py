@@ -97,6 +97,8 @@ class User(UserMixin, db.Model):
     must_change_password: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     # When the password was last set (None: before this was recorded; the clock starts at the next login).
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Away (leave, training, off duty) until then: automatic dispatch passes the user over meanwhile.
+    away_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at = mapped_column(UTCDateTime(), default=utcnow)
 
     organisation: Mapped[Organisation] = relationship()
@@ -135,3 +137,18 @@ class User(UserMixin, db.Model):
 
     def tier(self, group_code: str = "service_desk") -> str | None:
         return next((m.tier for m in self.memberships if m.group.code == group_code), None)
+
+
+class DispatchRule(db.Model):
+    """How an organisation's tasks for one group are handed out (spec 6.2: 自动分派到相应支持组和个人): `manual`
+    (the group's queue; members claim) or `least_loaded` (given at once to the member holding the fewest open
+    tasks, passing over those away). No row: manual."""
+
+    __tablename__ = "dispatch_rule"
+    __table_args__ = (UniqueConstraint("organisation_id", "group_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    group_code: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(20))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

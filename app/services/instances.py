@@ -28,7 +28,7 @@ from ..models import (
     UserGroup,
 )
 from ..models.base import utcnow
-from . import forms, notifications
+from . import dispatch, forms, notifications
 from .audit import append_event
 from .definitions import compiled_for, require_latest
 from .errors import Conflict, Forbidden, NotFound, ProcessFailed
@@ -374,6 +374,8 @@ def _record(
         task_obj = run.task(ev.guid or "")
         data = task_obj.data if task_obj is not None else {}
         group, assignee = _candidate(instance, meta, data)
+        dispatched = assignee is None and group is not None and (
+            assignee := dispatch.pick(group, instance.organisation_id)) is not None
         human = HumanTask(
             instance=instance,
             task_guid=ev.guid,
@@ -392,6 +394,7 @@ def _record(
             notifications.task_assigned(human)
         append_event(instance, "task_ready", spec_id=ev.spec_id, task_guid=ev.guid, data={
             **base, "from": ev.from_id, "flow": ev.flow_id, "candidate_group": group, "assignee_id": assignee,
+            **({"dispatched": "least_loaded"} if dispatched else {}),
         }, organisation_id=instance.organisation_id)
     elif ev.kind == "task_cancelled":
         human = pending.get(ev.guid or "") or db.session.scalar(

@@ -22,6 +22,7 @@ def register_web(app: Flask) -> None:
     from . import audit as audit_pages
     from . import auth, inbox, incidents, instances, modeler, processes, vendor
     from . import cmdb as cmdb_pages
+    from . import dispatch as dispatch_pages
     from . import knowledge as knowledge_pages
     from . import kpi as kpi_pages
     from . import notifications as notification_pages
@@ -54,6 +55,7 @@ def register_web(app: Flask) -> None:
     for bp in (cmdb_pages.bp, assets_pages.bp, knowledge_pages.bp, vendor_pages.bp):  # the support system
         app.register_blueprint(bp)
     app.register_blueprint(user_pages.bp)
+    app.register_blueprint(dispatch_pages.bp)
     app.before_request(_csrf_on_post)
     app.before_request(_end_idle_session)
     app.before_request(_require_own_password)

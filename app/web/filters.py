@@ -83,7 +83,8 @@ LABELS: dict[str, dict[str, Any]] = {
                        "vendor_staff_added": _l("Supplier staff account added"),
                        "vendor_staff_removed": _l("Supplier staff account removed"),
                        "vendor_evaluated": _l("Supplier evaluated"),
-                       "mail_refused": _l("E-mail to the desk refused")},
+                       "mail_refused": _l("E-mail to the desk refused"),
+                       "dispatch_changed": _l("Task dispatch changed"), "away_set": _l("Availability changed")},
 }
 
 

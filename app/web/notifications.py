@@ -1,12 +1,17 @@
 """Notification list and the user's notification settings."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from ..extensions import db
-from ..services import notifications
+from ..services import dispatch, notifications
+from ..services.errors import ValidationFailed
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 # What each kind is called in the settings (every kind of services.notifications.TEMPLATES has one).
@@ -22,7 +27,30 @@ KIND_LABELS = {"sla_warning": _l("SLA warnings"), "sla_breach": _l("SLA breaches
 def index():  # noqa: ANN201
     return render_template("notifications/index.html", items=notifications.for_user(current_user),
                            pref=notifications.preference(current_user),
-                           kinds=[(k, KIND_LABELS[k]) for k in notifications.KINDS])
+                           kinds=[(k, KIND_LABELS[k]) for k in notifications.KINDS],
+                           away=dispatch.is_away(current_user))
+
+
+@bp.route("/away", methods=["POST"])
+@login_required
+def away():  # noqa: ANN201
+    """Away until a local time (leave, training, off duty), or back now: automatic dispatch passes over the away."""
+    text = "" if request.form.get("back") else request.form.get("away_until", "").strip()
+    try:
+        until = None
+        if text:
+            try:
+                local = datetime.fromisoformat(text)
+            except ValueError:
+                raise ValidationFailed(_("Check the time."), {"away_until": [_("Give a date and time.")]}) from None
+            zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])  # the form's time is the product's
+            until = local if local.tzinfo else local.replace(tzinfo=zone)
+        dispatch.set_away(current_user, current_user, until)
+        db.session.commit()
+        flash(_("You are away until %(when)s.", when=text.replace("T", " ")) if until else _("You are back."))
+    except ValidationFailed as exc:
+        flash(" ".join(m for ms in exc.errors.values() for m in ms), "error")
+    return redirect(url_for("notifications.index"))
 
 
 @bp.route("/<int:notification_id>/read", methods=["POST"])
