@@ -22,6 +22,7 @@ def register_web(app: Flask) -> None:
     from . import audit as audit_pages
     from . import auth, inbox, incidents, instances, modeler, processes, vendor
     from . import cmdb as cmdb_pages
+    from . import correlation as correlation_pages
     from . import dispatch as dispatch_pages
     from . import knowledge as knowledge_pages
     from . import kpi as kpi_pages
@@ -56,6 +57,7 @@ def register_web(app: Flask) -> None:
         app.register_blueprint(bp)
     app.register_blueprint(user_pages.bp)
     app.register_blueprint(dispatch_pages.bp)
+    app.register_blueprint(correlation_pages.bp)
     app.before_request(_csrf_on_post)
     app.before_request(_end_idle_session)
     app.before_request(_require_own_password)

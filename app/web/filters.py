@@ -51,6 +51,8 @@ EVENT_LABELS = {
     "instance_withdrawn": _l("Withdrawn by the requester"),
     "mail_received": _l("E-mail received"),
     "alert_received": _l("Monitoring alert received"),
+    "problem_linked": _l("Linked to a problem"),
+    "incidents_correlated": _l("Related incidents linked"),
 }
 
 # Codes the application stores, by what people read: the same word in every list, select and record.
