@@ -50,6 +50,19 @@ def report():  # noqa: ANN201
                       include_below=args.get("below", "1") != "0").as_dict()
 
 
+@blp.route("/trend", methods=["GET"])
+@blp.doc(security=SECURITY, parameters=[*REPORT_PARAMS[:1], *_query_params(
+    ("months", "integer", "how many months, the current one last (2 to 24; default 12)")), REPORT_PARAMS[-1]])
+@blp.response(200)
+@blp.alt_response(400, schema=ProblemSchema, description="A number of months out of range")
+@token_required
+def trend():  # noqa: ANN201
+    """Each indicator month by month, judged against today's targets."""
+    args = request.args
+    return kpi.trend(api_user(), args.get("organisation") or None, months=args.get("months", "12"),
+                     include_below=args.get("below", "1") != "0").as_dict()
+
+
 @blp.route("/targets", methods=["GET"])
 @blp.doc(security=SECURITY, parameters=REPORT_PARAMS[:1])
 @blp.response(200)

@@ -576,6 +576,25 @@ def _process_statistics(scope: _Scope) -> list[dict[str, Any]]:
     return [{"process_id": pid, **row} for pid, row in sorted(stats.items())]
 
 
+def _figures(scope: _Scope, incidents: list[Incident],
+             targets: dict[str, tuple[float | None, str | None]]) -> tuple[list[Figure], list[dict[str, Any]]]:
+    """Every indicator of a scope in the registry's order (the spec's sections), with its target; and the changes'
+    table, which comes out of the same reading of the change events."""
+    response_rate, response_mean = _clock_figures(scope, "response")
+    repair_rate, repair_mean = _clock_figures(scope, "resolve")
+    change_figs, change_table = _change_figures(scope)
+    found = {f.indicator.code: f for f in [
+        *_incident_figures(scope, incidents), response_rate, response_mean, repair_rate, repair_mean,
+        _satisfaction(scope), _work_plan_figure(scope), _problem_figure(scope), *change_figs,
+        _security_figure(scope)]}
+    figures = []
+    for ind in INDICATORS:
+        fig = found[ind.code]
+        fig.target, fig.target_from = targets[ind.code]
+        figures.append(fig)
+    return figures, change_table
+
+
 def report(actor: User, organisation: str | None = None, *, period: str | None = None,
            start: str | None = None, end: str | None = None, include_below: bool = True,
            now: datetime | None = None) -> Report:
@@ -585,18 +604,50 @@ def report(actor: User, organisation: str | None = None, *, period: str | None =
     span = parse_period(org, period, start, end, now)
     scope = _Scope(org, include_below, span, now)
     incidents = scope.incidents()
-    response_rate, response_mean = _clock_figures(scope, "response")
-    repair_rate, repair_mean = _clock_figures(scope, "resolve")
-    change_figs, change_table = _change_figures(scope)
-    found = {f.indicator.code: f for f in [
-        *_incident_figures(scope, incidents), response_rate, response_mean, repair_rate, repair_mean,
-        _satisfaction(scope), _work_plan_figure(scope), _problem_figure(scope), *change_figs,
-        _security_figure(scope)]}
-    targets = targets_for(org)
-    figures = []
-    for ind in INDICATORS:  # the registry's order: sections as the spec lists them
-        fig = found[ind.code]
-        fig.target, fig.target_from = targets[ind.code]
-        figures.append(fig)
+    figures, change_table = _figures(scope, incidents, targets_for(org))
     return Report(org, include_below, span, now, figures, _incidents_by_category(incidents),
                   change_table, _process_statistics(scope))
+
+
+@dataclass
+class Trend:
+    organisation: Organisation
+    include_below: bool
+    periods: list[str]  # oldest first
+    rows: list[tuple[Indicator, list[Figure]]]  # per indicator, one figure per period
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"organisation": self.organisation.code, "include_below": self.include_below,
+                "periods": self.periods,
+                "indicators": [{"code": ind.code, "name": str(ind.name), "unit": ind.unit, "better": ind.better,
+                                "values": [f.value for f in figs], "met": [f.met for f in figs],
+                                "target": figs[-1].target if figs else None} for ind, figs in self.rows]}
+
+
+def trend(actor: User, organisation: str | None = None, *, months: Any = 12, include_below: bool = True,
+          now: datetime | None = None) -> Trend:
+    """Each indicator month by month, the current month last (spec 7: improvement follows PDCA, which needs
+    to see whether a change of practice moved the figures). Today's targets judge every month."""
+    org = organisation_for(actor, organisation)
+    try:
+        count = int(months)
+        if not 2 <= count <= 24:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValidationFailed(_("Check the period."), {"months": [
+            _("Give a number from %(low)s to %(high)s.", low=2, high=24)]}) from None
+    now = now or utcnow()
+    local = now.astimezone(_tz(org))
+    labels = []
+    year, month = local.year, local.month
+    for _i in range(count):
+        labels.append(f"{year:04d}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    labels.reverse()
+    targets = targets_for(org)
+    per_period = []
+    for label in labels:
+        scope = _Scope(org, include_below, parse_period(org, label, now=now), now)
+        per_period.append(_figures(scope, scope.incidents(), targets)[0])
+    rows = [(ind, [figs[i] for figs in per_period]) for i, ind in enumerate(INDICATORS)]
+    return Trend(org, include_below, labels, rows)

@@ -63,6 +63,16 @@ def index():  # noqa: ANN201
                            fmt_value=fmt_value, may_edit=kpi.may_edit_targets(current_user)), 400 if errors else 200
 
 
+@bp.route("/trend")
+@login_required
+def trend():  # noqa: ANN201
+    """Each indicator month by month (the last 12 by default), judged against today's targets."""
+    result = kpi.trend(current_user, request.args.get("organisation") or None,
+                       months=request.args.get("months", "12"), include_below=request.args.get("below", "1") != "0")
+    return render_template("kpi/trend.html", trend=result, sections=kpi.SECTIONS, fmt_value=fmt_value,
+                           orgs=kpi.organisations_for(current_user), months=request.args.get("months", "12"))
+
+
 @bp.route("/export.<fmt>")
 @login_required
 def export(fmt: str):  # noqa: ANN201

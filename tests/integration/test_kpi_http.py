@@ -113,3 +113,15 @@ def test_api_report_and_targets(client, api_as, solved):
     assert client.put("/api/v1/kpi/targets", headers=api_as("auditor"),
                       json={"targets": {"satisfaction": 3}}).status_code == 403
     assert "/api/v1/kpi" in client.get("/api/v1/openapi.json").get_json()["paths"]
+
+
+def test_the_trend_page_and_api(login_as, client, api_as, solved):
+    page = login_as("service_level_lead").get("/kpi/trend?months=3")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert html.count('<th scope="col">') == 3 and 'data-code="incident_count"' in html
+    assert login_as("requester").get("/kpi/trend").status_code == 403
+    assert login_as("service_level_lead").get("/kpi/trend?months=99").status_code == 400
+    body = client.get("/api/v1/kpi/trend?months=2", headers=api_as("service_level_lead")).get_json()
+    counts = next(i for i in body["indicators"] if i["code"] == "incident_count")
+    assert len(body["periods"]) == 2 and counts["values"][-1] == 1.0

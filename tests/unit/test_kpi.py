@@ -272,3 +272,24 @@ def test_work_plan_on_time_completion(db, user):
     assert (plan.value, plan.numerator, plan.denominator) == (50.0, 1, 2)  # the open one is late now
     this_month = _figures(kpi.report(lead, include_below=False))
     assert this_month["work_plan_timely_rate"].denominator == 0  # nothing was due yet
+
+
+def test_trend_month_by_month(db, user, cases_of_the_month):
+    lead = user("service_level_lead")
+    result = kpi.trend(lead, months=3)
+    local = utcnow().astimezone(SH)
+    assert len(result.periods) == 3 and result.periods[-1] == f"{local.year:04d}-{local.month:02d}"
+    assert result.periods == sorted(result.periods)
+    rows = {ind.code: figs for ind, figs in result.rows}
+    assert [f.value for f in rows["incident_count"]] == [0.0, 0.0, 3.0]
+    assert [f.value for f in rows["incident_resolution_rate"]] == [None, None, 66.7]
+    assert rows["incident_resolution_rate"][-1].met is False  # today's target, 90
+    same = _figures(kpi.report(lead))
+    assert all(rows[code][-1].value == same[code].value for code in rows)  # the last month is this month's report
+    january = kpi.trend(lead, months=2, now=datetime(2026, 1, 15, tzinfo=SH))
+    assert january.periods == ["2025-12", "2026-01"]
+    for bad in (1, 25, "x"):
+        with pytest.raises(ValidationFailed):
+            kpi.trend(lead, months=bad)
+    with pytest.raises(Forbidden):
+        kpi.trend(user("reporter"))
