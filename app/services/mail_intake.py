@@ -13,6 +13,7 @@ import hashlib
 import re
 from datetime import UTC
 from email import policy
+from email.errors import HeaderParseError
 from email.message import EmailMessage
 from email.utils import parseaddr, parsedate_to_datetime
 from typing import Any
@@ -35,21 +36,52 @@ CASE_KEY = re.compile(r"\b([A-Z]{2,5}-\d{8}-\d{4,6})\b")
 SYMPTOMS_MAX = 4000
 
 
+# The standard library's header and MIME parsers raise more than their documented errors on hostile input
+# (IndexError deep in an address parser, say): a malformed part is read as well as it can be, never a 500.
+_PARSE_ERRORS = (HeaderParseError, IndexError, KeyError, LookupError, TypeError, ValueError, AttributeError,
+                 AssertionError)
+
+
+def _header(msg: EmailMessage, name: str) -> str:
+    """A header as text: decoded when it parses, else its raw value; folded onto one line."""
+    raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+    if raw is None:
+        return ""
+    try:
+        text = str(msg.policy.header_factory(name, raw))
+    except _PARSE_ERRORS:
+        text = str(raw)
+    return " ".join(text.split())
+
+
 def _message_id(msg: EmailMessage, raw: bytes) -> str:
-    value = str(msg.get("Message-ID") or "").strip()
+    value = _header(msg, "Message-ID")
     # Without one (a broken client), the message's own bytes identify it: the same bytes twice are one message.
     return value[:300] if value else "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def _text(msg: EmailMessage) -> str:
     """The message's words: its plain-text part, else its HTML part's text (no markup, no scripts)."""
-    part = msg.get_body(preferencelist=("plain", "html"))
+    try:
+        return _text_of(msg)
+    except _PARSE_ERRORS:
+        return ""
+
+
+def _text_of(msg: EmailMessage) -> str:
+    try:
+        part = msg.get_body(preferencelist=("plain", "html"))
+    except _PARSE_ERRORS:
+        return ""
     if part is None:
         return ""
     try:
         content = part.get_content()
-    except (LookupError, ValueError):  # an unknown charset: the bytes as well as they decode
-        content = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+    except _PARSE_ERRORS:  # an unknown charset, a broken header: the bytes as well as they decode
+        payload = part.get_payload(decode=True)
+        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    if not isinstance(content, str):
+        return ""
     if part.get_content_subtype() == "html":
         from lxml import html as lxml_html
         from lxml.etree import ParserError
@@ -73,20 +105,25 @@ def _text(msg: EmailMessage) -> str:
 
 def _files(msg: EmailMessage) -> list[tuple[str, bytes]]:
     out = []
-    for part in msg.iter_attachments():
-        name = part.get_filename() or "attachment"
+    try:
+        parts = list(msg.iter_attachments())
+    except _PARSE_ERRORS:
+        return out
+    for part in parts:
         try:
-            content = part.get_payload(decode=True) or b""
-        except (LookupError, ValueError):
+            name = part.get_filename() or "attachment"
+            content = part.get_payload(decode=True)
+        except _PARSE_ERRORS:
             continue
-        out.append((name, content))
+        if isinstance(content, bytes) and content:
+            out.append((str(name), content))
     return out
 
 
 def _occurred(msg: EmailMessage) -> str | None:
     try:
-        sent = parsedate_to_datetime(str(msg.get("Date") or ""))
-    except (TypeError, ValueError, IndexError):
+        sent = parsedate_to_datetime(_header(msg, "Date"))
+    except _PARSE_ERRORS:
         return None
     if sent is None:
         return None
@@ -126,7 +163,7 @@ def receive_mail(account: User, raw: bytes) -> dict[str, Any]:
     if not raw or len(raw) > current_app.config["MAX_CONTENT_LENGTH"]:
         raise ValidationFailed(_("Not an e-mail message."), {"body": [_("Send the message as message/rfc822.")]})
     msg = email.message_from_bytes(raw, policy=policy.default)
-    if not isinstance(msg, EmailMessage) or not msg.keys():
+    if not isinstance(msg, EmailMessage) or not list(msg.raw_items()):
         raise ValidationFailed(_("Not an e-mail message."), {"body": [_("Send the message as message/rfc822.")]})
     message_id = _message_id(msg, raw)
     seen = db.session.scalar(select(InboundMail).where(InboundMail.message_id == message_id))
@@ -134,8 +171,8 @@ def receive_mail(account: User, raw: bytes) -> dict[str, Any]:
         key = db.session.get(ProcessInstance, seen.instance_id).business_key if seen.instance_id else None
         return {"message_id": message_id, "outcome": seen.outcome, "reason": seen.reason or None,
                 "business_key": key, "duplicate": True}
-    address = parseaddr(str(msg.get("From") or ""))[1].strip()
-    subject = " ".join(str(msg.get("Subject") or "").split())[:300]
+    address = parseaddr(_header(msg, "From"))[1].strip()
+    subject = _header(msg, "Subject")[:300]
     user = _sender(address)
     if user is None:
         record_security_event("mail_refused", address[:64] or "?", remote_addr=None, by=account.username,
