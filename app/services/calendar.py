@@ -185,6 +185,11 @@ def working_periods(cal: Calendar, start: datetime, end: datetime | None = None)
             return
 
 
+def works_between(cal: Calendar, start: datetime, end: datetime) -> bool:
+    """Whether any working time lies in [start, end) (stops at the first working period found)."""
+    return next(working_periods(cal, start, end), None) is not None
+
+
 def normalise_pauses(pauses: Iterable[Sequence[datetime | None]]) -> list[Interval]:
     """Sorted, merged pause intervals; an open pause (to=None) swallows everything after it."""
     items: list[Interval] = []

@@ -22,6 +22,7 @@ Incident rules (called from IncidentHooks.after_step, documented in README "SLA 
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +33,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, literal, select
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from ..engine.definitions import evaluate_decision, load_decision
 from ..extensions import db
@@ -548,6 +549,26 @@ def clock_outcome(clock: SlaClock, at: datetime) -> tuple[str | None, Figures | 
     return ("achieved" if clock.status == "stopped" else "running"), fig
 
 
+def outcome_at(clock: SlaClock, at: datetime, calendars: dict[str, cal.Calendar] | None = None) -> str | None:
+    """clock_outcome's verdict alone, cheaply where the stored deadline settles it (statistics over many clocks).
+
+    A running clock that was never paused reached its target at its stored deadline (refresh keeps it): before
+    that it is running, after it breached as soon as any working time has passed since. Anything else (paused,
+    pauses behind it, no deadline) is computed in full.
+    """
+    if clock.status == "running" and clock.deadline_at is not None and not clock.pauses:
+        if at <= clock.deadline_at:
+            return "running"
+        key = json.dumps(clock.calendar, sort_keys=True)
+        working = (calendars if calendars is not None else {}).get(key)
+        if working is None:
+            working = cal.make_calendar(clock.calendar)
+            if calendars is not None:
+                calendars[key] = working
+        return "breached" if cal.works_between(working, clock.deadline_at, at) else "running"
+    return clock_outcome(clock, at)[0]
+
+
 def build_report(organisation: Organisation, period: str, now: datetime | None = None) -> Any:
     """Compute and store (replace) the report of clocks started in `period` (YYYY-MM) in an organisation.
 
@@ -558,7 +579,7 @@ def build_report(organisation: Organisation, period: str, now: datetime | None =
 
     now = now or utcnow()
     start, end = _month_bounds(calendar_spec_for(organisation.id), period)
-    clocks = db.session.scalars(select(SlaClock).where(
+    clocks = db.session.scalars(select(SlaClock).options(selectinload(SlaClock.pauses)).where(
         SlaClock.organisation_id == organisation.id, SlaClock.started_at >= start, SlaClock.started_at < end))
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     at = min(now, end)

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import HumanTask, Organisation, SlaClock, User, Vendor, VendorEvaluation, VendorStaff
@@ -299,8 +300,8 @@ def process_control(actor: User, vendor: Vendor, *, period: str | None = None, s
     worked = {i for i, _due, _at in done}
     result["cases"] = len(worked)
     at = min(now, span.end)
-    for clock in db.session.scalars(select(SlaClock).where(SlaClock.instance_id.in_(worked),
-                                                           SlaClock.kind == "resolve")):
+    for clock in db.session.scalars(select(SlaClock).options(selectinload(SlaClock.pauses)).where(
+            SlaClock.instance_id.in_(worked), SlaClock.kind == "resolve")):
         outcome, _fig = sla.clock_outcome(clock, at)
         if outcome == "achieved":
             result["resolved_in_time"] += 1

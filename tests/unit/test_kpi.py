@@ -293,3 +293,60 @@ def test_trend_month_by_month(db, user, cases_of_the_month):
             kpi.trend(lead, months=bad)
     with pytest.raises(Forbidden):
         kpi.trend(user("reporter"))
+
+
+def test_stored_figures_of_stopped_clocks_judge_as_the_sla_rule_does(db, user):
+    """kpi reads a stopped clock's stored deadline and minutes instead of recomputing its calendar: for clocks
+    stopped anywhere around their target (inside and outside working hours, paused or not) the outcome and the
+    minutes are those of sla.clock_outcome."""
+    import random
+    from datetime import timedelta
+
+    from app.models import SlaClock
+    from app.services import sla
+
+    rng = random.Random(7)
+    start = datetime(2026, 11, 24, 9, 0, tzinfo=SH)  # a Tuesday morning
+    made = []
+    for i in range(60):
+        instance = incident.report_fault(user("reporter"), start_data())  # one resolution clock per case
+        db.session.flush()
+        made.append(instance.id)
+        target = rng.choice([30, 60, 240, 480])
+        begin = start + timedelta(minutes=rng.randrange(0, 600))
+        clock = sla.start_clock(instance, "resolve", started_at=begin, target_minutes=target, priority="P3",
+                                service_class="application", now=begin)
+        if i % 3 == 0:
+            sla.pause_clock(clock, "waiting_user", begin + timedelta(minutes=10))
+            if i % 9 != 0:  # a third of the paused ones stay paused
+                sla.resume_clock(clock, begin + timedelta(minutes=10 + rng.randrange(0, 300)))
+        if i % 2 == 0:  # half of them stopped, around their target; the others still open
+            sla.stop_clock(clock, begin + timedelta(minutes=rng.randrange(0, 3 * target + 900)))
+    db.session.flush()
+    now = datetime(2026, 11, 24, 9, 0, tzinfo=SH) + timedelta(minutes=rng.randrange(0, 2000))
+    org = user("reporter").organisation
+    scope = kpi._Scope(org, False, kpi.parse_period(org, "2026-11"), now)
+    fast = sorted((s, o, m if s == "stopped" else 0) for s, o, m in scope.clocks("resolve"))
+    exact = []
+    for clock in db.session.scalars(select(SlaClock).where(SlaClock.instance_id.in_(made))):
+        outcome, fig = sla.clock_outcome(clock, now)
+        exact.append((clock.status, outcome, fig.elapsed_minutes if clock.status == "stopped" else 0))
+    assert fast == sorted(exact)
+    # Every branch was exercised: stopped within and over target, open before and after its deadline, paused.
+    assert {"achieved", "breached", "running"} <= {o for _s, o, _m in exact}
+    assert {"stopped", "running", "paused"} <= {s for s, _o, _m in exact}
+
+
+def test_an_open_clock_whose_deadline_ends_the_working_day_is_not_breached_that_evening(db, user):
+    from app.services import sla
+
+    instance = incident.report_fault(user("reporter"), start_data())
+    db.session.flush()
+    begin = datetime(2026, 11, 27, 16, 30, tzinfo=SH)  # a Friday: the day's work ends at 17:30
+    clock = sla.start_clock(instance, "resolve", started_at=begin, target_minutes=60, priority="P3",
+                            service_class="application", now=begin)
+    assert clock.deadline_at == datetime(2026, 11, 27, 17, 30, tzinfo=SH)
+    for at, verdict in ((datetime(2026, 11, 27, 17, 0, tzinfo=SH), "running"),
+                        (datetime(2026, 11, 27, 20, 0, tzinfo=SH), "running"),  # after the deadline, no work since
+                        (datetime(2026, 11, 30, 9, 1, tzinfo=SH), "breached")):  # Monday's first minute of work
+        assert sla.outcome_at(clock, at) == sla.clock_outcome(clock, at)[0] == verdict, at
