@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from ..models import ConfigurationItem
-from ..services import cmdb
+from ..services import cmdb, cmdb_quality
 from .common import SECURITY, api_user, token_required
 
 PREFIX = "/cis"
@@ -37,6 +37,20 @@ def index():  # noqa: ANN201
     cis = cmdb.list_cis(api_user(), request.args.get("q", ""), request.args.get("ci_type") or None,
                         request.args.get("status") or None, limit=limit)
     return [ci_dict(ci) for ci in cis]
+
+
+@blp.route("/quality", methods=["GET"])
+@blp.doc(security=SECURITY, parameters=[{"in": "query", "name": "stale_days", "required": False,
+                                        "schema": {"type": "integer"},
+                                        "description": "a live CI unchanged for longer is stale (30 to 3650; 365)"}])
+@blp.response(200)
+@token_required
+def quality():  # noqa: ANN201
+    """CMDB data quality: per check, the CIs found (duplicates, orphans, dependencies on retired CIs, hardware
+    without a serial number, stale records)."""
+    found = cmdb_quality.findings(api_user(), request.args.get("stale_days", "365"))
+    return {check: [{"key": f.key, "cis": [c.code for c in f.cis], **f.detail} for f in items]
+            for check, items in found.items()}
 
 
 @blp.route("/<code>", methods=["GET"])

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..i18n import ui_language
 from ..models import Asset, CIRelation, Organisation
-from ..services import cmdb, monitoring
+from ..services import cmdb, cmdb_quality, monitoring
 from ..services.errors import ServiceError, ValidationFailed
 from ..services.forms import localized
 
@@ -34,6 +34,19 @@ def index():  # noqa: ANN201
     return render_template("cmdb/index.html", cis=cis, q=q, ci_type=ci_type, status=status, classes=cmdb.CLASSES,
                            statuses=cmdb.STATUSES, may_write=cmdb.can_write(current_user),
                            counts=cmdb.count_by_type(current_user))
+
+
+@bp.route("/quality")
+@login_required
+def quality():  # noqa: ANN201
+    """What a configuration audit starts from: duplicates, orphans, dependencies on retired CIs, stale records."""
+    days = request.args.get("stale_days", "365")
+    errors: dict = {}
+    try:
+        found = cmdb_quality.findings(current_user, days)
+    except ValidationFailed as exc:
+        errors, days, found = exc.errors, "365", cmdb_quality.findings(current_user)
+    return render_template("cmdb/quality.html", found=found, days=days, errors=errors), 400 if errors else 200
 
 
 def _attrs_from_form(ci_type: str) -> dict:
