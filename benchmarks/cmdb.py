@@ -193,16 +193,22 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     args = parser.parse_args()
     rng = random.Random(20261125)
+    in_database(args.db, "itsm-bench-cmdb-", lambda url: run(url, args, rng))
+
+
+def in_database(db_arg: str, prefix: str, fn: Any) -> None:
+    """Call fn(url) on a fresh temporary SQLite file ("sqlite"), or on the given URL (PostgreSQL created when
+    missing); the temporary file is removed afterwards."""
     tmp = None
-    if args.db == "sqlite":
-        tmp = tempfile.mkdtemp(prefix="itsm-bench-cmdb-")
+    if db_arg == "sqlite":
+        tmp = tempfile.mkdtemp(prefix=prefix)
         url = f"sqlite:///{os.path.join(tmp, 'bench.sqlite3')}"
     else:
-        url = args.db
+        url = db_arg
         if url.startswith("postgresql"):
             ensure_pg_database(url)
     try:
-        run(url, args, rng)
+        fn(url)
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

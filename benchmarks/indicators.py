@@ -21,12 +21,9 @@ There is no target in the issue for these; the figures tell whether a national m
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import shutil
 import statistics as stats
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.cmdb import ensure_pg_database, make_app  # noqa: E402
+from benchmarks.cmdb import in_database, make_app  # noqa: E402
 
 PASSWORD = "bench-pass-2026"
 SH = ZoneInfo("Asia/Shanghai")
@@ -217,19 +214,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    tmp = None
-    if args.db == "sqlite":
-        tmp = tempfile.mkdtemp(prefix="itsm-bench-stats-")
-        url = f"sqlite:///{os.path.join(tmp, 'bench.sqlite3')}"
-    else:
-        url = args.db
-        if url.startswith("postgresql"):
-            ensure_pg_database(url)
-    try:
-        run(url, args)
-    finally:
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+    in_database(args.db, "itsm-bench-stats-", lambda url: run(url, args))
 
 
 if __name__ == "__main__":
