@@ -69,6 +69,11 @@ LABELS: dict[str, dict[str, Any]] = {
     "article_status": {"draft": _l("Draft"), "under_review": _l("Under review"), "published": _l("Published"),
                        "retired": _l("Withdrawn")},
     "alert_status": {"firing": _l("Firing"), "resolved": _l("Resolved")},
+    # Alertmanager's conventional severities and Zabbix's levels (services.monitoring.SEVERITY), in any case.
+    "alert_severity": {"disaster": _l("Disaster"), "critical": _l("Critical"), "page": _l("Critical"),
+                       "high": _l("High"), "error": _l("Error"), "major": _l("Major"), "average": _l("Medium"),
+                       "warning": _l("Warning"), "minor": _l("Minor"), "information": _l("Information"),
+                       "info": _l("Information"), "not classified": _l("Not classified"), "low": _l("Low")},
     "incident_status": INCIDENT_STATUS,
     "security_event": {"login_succeeded": _l("Logged in"), "login_failed": _l("Login failed"),
                        "login_refused": _l("Login refused: account locked"),
@@ -96,6 +101,12 @@ def label(kind: str, code: str | None) -> str:
         return "—"
     text = LABELS.get(kind, {}).get(code)
     return str(text) if text is not None else code
+
+
+def severity(value: str | None) -> str:
+    """An alert's severity in the UI language when it is a known level (any case), else as the source sent it."""
+    text = LABELS["alert_severity"].get((value or "").strip().lower())
+    return str(text) if text is not None else (value or "—")
 
 
 def knowledge_category(code: str | None) -> str:
@@ -210,6 +221,7 @@ def register_filters(app: Flask) -> None:
         group_name=group_name,
         ci_class=ci_class,
         label=label,
+        severity=severity,
         knowledge_category=knowledge_category,
         task_state=lambda s: TASK_STATES.get(s, s),
         instance_state=lambda s: INSTANCE_STATES.get(s, s),

@@ -193,3 +193,18 @@ def test_an_alert_firing_again_after_its_case_was_cancelled_opens_a_new_case(cli
     assert second["business_key"] != first["business_key"]
     assert "alert_repeated" not in _events(db, first["id"])
     assert db.session.scalar(select(Incident).where(Incident.instance_id == first["id"])).status == "cancelled"
+
+
+def test_alert_severities_read_in_the_ui_language(client, db, token, login_as):
+    import copy
+
+    _post(client, "alertmanager", FIRING, token)
+    odd = copy.deepcopy(FIRING)
+    odd["alerts"][0].update(fingerprint="odd-one", labels={**odd["alerts"][0]["labels"], "severity": "P0-custom",
+                                                            "alertname": "Custom"})
+    _post(client, "alertmanager", odd, token)
+    db.session.commit()
+    staff = login_as("configuration_lead")
+    page = staff.get("/cmdb/SRV-DB-01/monitoring").get_data(as_text=True)
+    assert "<td>严重</td>" in page and "<td>P0-custom</td>" in page  # a level we do not know stays as sent
+    assert "<td>Critical</td>" in staff.get("/cmdb/SRV-DB-01/monitoring?lang=en").get_data(as_text=True)
