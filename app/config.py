@@ -29,6 +29,10 @@ class Config:
     SMTP_HOST = os.environ.get("SMTP_HOST") or None
     SMTP_PORT = int(os.environ.get("SMTP_PORT", 25))
     SMTP_FROM = os.environ.get("SMTP_FROM", "itsm@localhost")
+    # The service desk's mailbox, polled every minute (unset: only POST /api/v1/integrations/mail), e.g.
+    # imaps://servicedesk%40example.gov.cn:secret@mail.example.gov.cn:993/INBOX (imap:// upgrades with STARTTLS).
+    MAIL_IMAP_URL = os.environ.get("MAIL_IMAP_URL") or None
+    MAIL_IMAP_BATCH = int(os.environ.get("MAIL_IMAP_BATCH", 50))
     # Without REDIS_URL the web server runs outbox jobs and the sweeps in a background thread.
     JOBS_IN_PROCESS = _bool("JOBS_IN_PROCESS", True)
     DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "demo-pass-2026")

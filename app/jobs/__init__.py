@@ -29,7 +29,23 @@ def jobs() -> dict[str, Callable[..., Any]]:
         "outbox.dispatch": _dispatch,
         "schedules.start": _start_scheduled,
         "vendors.reminders": _remind_contracts,
+        "mail.poll": _poll_mail,
     }
+
+
+_MAIL_EVERY = 55.0  # seconds: the in-process loop runs every 10 s; a mail server wants fewer logins than that
+_last_mail_poll = [0.0]
+
+
+def _poll_mail() -> dict[str, Any]:
+    import time
+
+    from ..services import mail_intake
+
+    if time.monotonic() - _last_mail_poll[0] < _MAIL_EVERY:
+        return {"polled": False, "reason": "polled less than a minute ago"}
+    _last_mail_poll[0] = time.monotonic()
+    return mail_intake.poll()  # commits each message itself
 
 
 def _remind_contracts() -> int:

@@ -15,3 +15,4 @@ cron.register(periodic, QUEUE, args=("sla.sweep",), interval=60)  # SLA warnings
 cron.register(periodic, QUEUE, args=("schedules.start",), interval=60)  # periodic reviews, audits, drills
 cron.register(periodic, QUEUE, args=("sla.reports",), cron="0 1 1 * *")  # last month's SLA reports, 01:00 on the 1st
 cron.register(periodic, QUEUE, args=("vendors.reminders",), cron="0 1 * * *")  # contracts ending, daily
+cron.register(periodic, QUEUE, args=("mail.poll",), interval=60)  # the desk's mailbox (MAIL_IMAP_URL)

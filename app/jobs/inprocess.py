@@ -13,7 +13,7 @@ import time
 from flask import Flask
 
 log = logging.getLogger(__name__)
-PERIODIC = ("outbox.dispatch", "timers.sweep", "sla.sweep", "schedules.start", "vendors.reminders")
+PERIODIC = ("outbox.dispatch", "timers.sweep", "sla.sweep", "schedules.start", "vendors.reminders", "mail.poll")
 
 
 def run_round(app: Flask) -> None:

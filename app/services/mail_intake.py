@@ -207,3 +207,87 @@ def receive_mail(account: User, raw: bytes) -> dict[str, Any]:
         "business_key": instance.business_key, "title": instance.title, "subject": subject or "—",
         "refused": refused_note}, instance=instance)
     return _record(message_id, address, subject, "created", instance=instance, user=user)
+
+
+# --- polling the desk's mailbox (MAIL_IMAP_URL) --------------------------------------------------------------
+
+MAILBOX_ACCOUNT = "mailbox"  # the integration account the poller acts as (created in the top organisation)
+
+
+def _connect(url: str) -> Any:
+    """An authenticated IMAP connection with the mailbox selected (imaps://, or imap:// with STARTTLS)."""
+    import imaplib
+    import ssl
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("imap", "imaps") or not parts.hostname:
+        raise ValueError("MAIL_IMAP_URL must be imaps://user:password@host[:port]/folder or imap://...")
+    context = ssl.create_default_context()
+    if parts.scheme == "imaps":
+        conn = imaplib.IMAP4_SSL(parts.hostname, parts.port or 993, ssl_context=context, timeout=30)
+    else:
+        conn = imaplib.IMAP4(parts.hostname, parts.port or 143, timeout=30)
+        conn.starttls(ssl_context=context)  # never a password in clear text
+    conn.login(unquote(parts.username or ""), unquote(parts.password or ""))
+    folder = unquote(parts.path.lstrip("/")) or "INBOX"
+    status, _data = conn.select(folder)
+    if status != "OK":
+        raise RuntimeError(f"cannot open the folder {folder!r}")
+    return conn
+
+
+def _mailbox_account() -> User:
+    from ..models import Organisation
+    from .monitoring import create_integration_account
+
+    top = db.session.scalar(select(Organisation).where(Organisation.parent_id.is_(None)).order_by(Organisation.id))
+    return create_integration_account(MAILBOX_ACCOUNT, top)
+
+
+def poll(connect: Any = None) -> dict[str, Any]:
+    """The periodic job: take up to MAIL_IMAP_BATCH unseen messages from the desk's mailbox, one transaction
+    each, and mark each seen only after its transaction committed (a crash in between: the next poll finds it
+    again, and its Message-ID makes it a duplicate). Off when MAIL_IMAP_URL is unset."""
+    import logging
+
+    url = current_app.config.get("MAIL_IMAP_URL")
+    if not url:
+        return {"polled": False}
+    counts: dict[str, Any] = {"polled": True, "created": 0, "noted": 0, "rejected": 0, "duplicate": 0,
+                              "failed": 0}
+    try:
+        conn = (connect or _connect)(url)
+    except Exception as exc:  # noqa: BLE001 - a mailbox down or a wrong password: say so, retry next minute
+        logging.getLogger(__name__).warning("mail poll: cannot reach the mailbox: %s", exc)
+        return {**counts, "error": str(exc)[:300]}
+    try:
+        status, data = conn.uid("SEARCH", None, "UNSEEN")
+        uids = (data[0] or b"").split() if status == "OK" and data else []
+        account = _mailbox_account()
+        db.session.commit()
+        for uid in uids[:current_app.config["MAIL_IMAP_BATCH"]]:
+            status, parts = conn.uid("FETCH", uid, "(BODY.PEEK[])")  # PEEK: not seen until handled
+            raw = next((p[1] for p in parts or [] if isinstance(p, tuple) and len(p) > 1), None)
+            if status != "OK" or not isinstance(raw, bytes):
+                counts["failed"] += 1
+                continue
+            try:
+                result = receive_mail(account, raw)
+                db.session.commit()
+            except ValidationFailed:  # not a message at all: seen, so it is not read again every minute
+                db.session.rollback()
+                result = {"outcome": "rejected", "duplicate": False}
+            except Exception:  # noqa: BLE001 - one bad message must not stop the others; it stays unseen
+                db.session.rollback()
+                logging.getLogger(__name__).exception("mail poll: message %s failed", uid)
+                counts["failed"] += 1
+                continue
+            conn.uid("STORE", uid, "+FLAGS", "(\\Seen)")
+            counts["duplicate" if result.get("duplicate") else result["outcome"]] += 1
+    finally:
+        try:
+            conn.logout()
+        except Exception:  # noqa: BLE001, S110 - the connection is going away anyway
+            pass
+    return counts

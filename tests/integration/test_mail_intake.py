@@ -174,3 +174,52 @@ def test_malformed_headers_are_read_as_well_as_they_can_be(client, db, token, he
     """Found by fuzzing the endpoint (2,000 mutated messages): every one answers 200 or 400, never 500."""
     answer = _post(client, token, headers + b"Subject: =?utf-8?b?!!!?=\r\n\r\nbody\r\n")
     assert answer.status_code in (200, 400), answer.get_data(as_text=True)
+
+
+class FakeMailbox:
+    """What the poller asks of imaplib's IMAP4 (UID SEARCH / FETCH / STORE, logout), over canned messages."""
+
+    def __init__(self, messages: dict[bytes, bytes]):
+        self.messages, self.seen, self.stored = dict(messages), set(), []
+
+    def uid(self, command: str, *args):  # noqa: ANN002, ANN201
+        if command == "SEARCH":
+            return "OK", [b" ".join(u for u in self.messages if u not in self.seen)]
+        if command == "FETCH":
+            return "OK", [(b"%s (UID %s BODY[] {n}" % (args[0], args[0]), self.messages[args[0]]), b")"]
+        if command == "STORE":
+            self.seen.add(args[0])
+            self.stored.append(args[0])
+            return "OK", [b""]
+        raise AssertionError(command)
+
+    def logout(self):  # noqa: ANN201
+        return "BYE", [b""]
+
+
+def test_the_poller_takes_unseen_messages_once(app, db, monkeypatch):
+    from app.services import mail_intake
+
+    monkeypatch.setitem(app.config, "MAIL_IMAP_URL", "imaps://desk:secret@mail.example.invalid/INBOX")
+    box = FakeMailbox({b"11": _mail("扫描仪故障", "无法扫描", message_id="<p1@x>"),
+                       b"12": _mail("请帮忙", "x", sender="stranger@evil.example", message_id="<p2@x>"),
+                       b"13": b"\x00\x01 not a message"})
+    counts = mail_intake.poll(connect=lambda url: box)
+    assert (counts["created"], counts["rejected"], counts["failed"]) == (1, 2, 0)
+    assert box.seen == {b"11", b"12", b"13"}  # each marked seen after its transaction
+    assert mail_intake.poll(connect=lambda url: box)["created"] == 0  # nothing unseen any more
+    box.seen.clear()  # the store of the flags was lost (a crash): the next poll finds them again
+    again = mail_intake.poll(connect=lambda url: box)
+    assert again["duplicate"] == 2 and again["created"] == 0
+    assert db.session.scalar(select(func.count()).select_from(InboundMail)) == 2
+
+
+def test_the_poller_is_off_without_a_mailbox_and_survives_a_dead_one(app, db, monkeypatch):
+    from app.services import mail_intake
+
+    assert mail_intake.poll() == {"polled": False}
+    monkeypatch.setitem(app.config, "MAIL_IMAP_URL", "imaps://desk:secret@127.0.0.1:1/INBOX")
+    result = mail_intake.poll()  # a closed port: reported, not raised
+    assert result["polled"] is True and "error" in result and result["created"] == 0
+    monkeypatch.setitem(app.config, "MAIL_IMAP_URL", "pop3://desk@mail.example.invalid")
+    assert "MAIL_IMAP_URL" in mail_intake.poll()["error"]

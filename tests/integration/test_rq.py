@@ -101,11 +101,11 @@ def test_cron_scheduler_enqueues_the_periodic_jobs_and_a_worker_runs_them(app, d
     scheduler = CronScheduler(connection=redis_db)
     scheduler.load_config_from_file("app/jobs/cron_config.py")
     names = sorted(job.args[0] for job in scheduler.get_jobs())
-    assert names == ["outbox.dispatch", "schedules.start", "sla.reports", "sla.sweep", "timers.sweep",
-                     "vendors.reminders"]
+    assert names == ["mail.poll", "outbox.dispatch", "schedules.start", "sla.reports", "sla.sweep",
+                     "timers.sweep", "vendors.reminders"]
     scheduler.enqueue_jobs()
     queue = Queue(outbox.QUEUE, connection=redis_db)
-    assert queue.count == 4  # the monthly report waits for the 1st, the contract reminders for 01:00
+    assert queue.count == 5  # the monthly report waits for the 1st, the contract reminders for 01:00
     SimpleWorker([queue], connection=redis_db).work(burst=True)
     assert len(queue.failed_job_registry) == 0
     db.session.expire_all()
