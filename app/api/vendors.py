@@ -99,7 +99,8 @@ def show(code: str):  # noqa: ANN201
     vendor = vendors.get_vendor(api_user(), code)
     control = vendors.process_control(api_user(), vendor, period=request.args.get("period") or None,
                                       start=request.args.get("from") or None, end=request.args.get("to") or None)
-    return {**_dict(vendor, detail=True), "process_control": control}
+    return {**_dict(vendor, detail=True), "process_control": control,
+            "assets": [a.tag for a in vendors.supplied_assets(api_user(), vendor)]}
 
 
 @blp.route("/<code>", methods=["PATCH"])

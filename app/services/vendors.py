@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
@@ -237,6 +237,25 @@ def evaluate(actor: User, vendor: Vendor, period: str, scores: dict[str, Any], c
     record_security_event("vendor_evaluated", actor.username, actor, vendor=vendor.code, period=period,
                           scores=values)
     return row
+
+
+def names() -> list[str]:
+    """Active suppliers' names: what an asset's free-text supplier field offers, so the two match."""
+    return list(db.session.scalars(select(Vendor.name).where(Vendor.active.is_(True)).order_by(Vendor.name)))
+
+
+def supplied_assets(actor: User, vendor: Vendor) -> list[Any]:
+    """The assets the viewer may see whose supplier is this one (by name or code, any case)."""
+    from ..models import Asset
+    from .cmdb import visible_orgs
+
+    _require_view(actor)
+    keys = {vendor.name.strip().lower(), vendor.code.strip().lower()}
+    stmt = select(Asset).where(func.lower(func.trim(Asset.supplier)).in_(keys)).order_by(Asset.tag)
+    orgs = visible_orgs(actor)
+    if orgs is not None:
+        stmt = stmt.where(Asset.organisation_id.in_(orgs))
+    return list(db.session.scalars(stmt))
 
 
 def average_score(vendor: Vendor) -> float | None:

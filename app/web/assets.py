@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import User
-from ..services import assets, cmdb
+from ..services import assets, cmdb, vendors
 from ..services.errors import ServiceError
 
 bp = Blueprint("assets", __name__, url_prefix="/assets")
@@ -47,8 +47,9 @@ def new():  # noqa: ANN201
         except ServiceError as exc:
             db.session.rollback()
             flash(exc.message, "error")
-            return render_template("assets/new.html", types=assets.TYPES, values=request.form), 400
-    return render_template("assets/new.html", types=assets.TYPES, values={})
+            return render_template("assets/new.html", types=assets.TYPES, values=request.form,
+                                   supplier_names=vendors.names()), 400
+    return render_template("assets/new.html", types=assets.TYPES, values={}, supplier_names=vendors.names())
 
 
 @bp.route("/<tag>")

@@ -61,6 +61,7 @@ def show(code: str):  # noqa: ANN201
     except ValidationFailed as exc:
         errors, control = exc.errors, vendors.process_control(current_user, vendor)
     return render_template("vendors/show.html", vendor=vendor, control=control, errors=errors,
+                           supplied=vendors.supplied_assets(current_user, vendor),
                            state=vendors.contract_state(vendor), average=vendors.average_score(vendor),
                            may_manage=vendors.may_manage(current_user, vendor), scores=vendors.SCORES,
                            eval_values={}, **_context()), 400 if errors else 200
@@ -134,6 +135,7 @@ def evaluate(code: str):  # noqa: ANN201
         status = exc.status
     vendor = vendors.get_vendor(current_user, code)
     return render_template("vendors/show.html", vendor=vendor, control=vendors.process_control(current_user, vendor),
+                           supplied=vendors.supplied_assets(current_user, vendor),
                            errors={}, eval_errors=errors, eval_values=values, state=vendors.contract_state(vendor),
                            average=vendors.average_score(vendor), may_manage=True, scores=vendors.SCORES,
                            **_context()), status

@@ -101,3 +101,18 @@ def test_api(client, api_as, db):
     assert client.get("/api/v1/suppliers/VEN-EQM?period=bad", headers=desk).status_code == 400
     assert client.get("/api/v1/suppliers/NOPE", headers=desk).status_code == 404
     assert "/api/v1/suppliers/{code}/evaluations" in client.get("/api/v1/openapi.json").get_json()["paths"]
+
+
+def test_assets_name_their_supplier(login_as, db, user, client, api_as):
+    from app.services import assets
+
+    form = login_as("configuration_lead").get("/assets/new").get_data(as_text=True)
+    assert '<datalist id="supplier-names"><option value="示范环境软件有限公司">' in form
+    assert "<label for=\"serial_number\">序列号</label>" in form  # labels, not field names
+    made = assets.create_asset(user("configuration_lead"), asset_type="server", name="应用服务器",
+                               supplier="示范环境软件有限公司")
+    db.session.commit()
+    page = login_as("service_desk").get("/suppliers/VEN-EQM").get_data(as_text=True)
+    assert f'data-tag="{made.tag}"' in page
+    shown = client.get("/api/v1/suppliers/VEN-EQM", headers=api_as("service_desk")).get_json()
+    assert shown["assets"] == [made.tag]

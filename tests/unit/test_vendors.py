@@ -165,3 +165,17 @@ def test_contract_ending_notices_once_per_end_date(db, user):
     vendors.set_active(lead, vendor, False)
     vendors.update_vendor(lead, vendor, {"contract_end": "2026-12-25"})
     assert vendors.remind_contracts(date(2026, 12, 11)) == 0  # a former supplier
+
+
+def test_assets_supplied_by_name_or_code(db, user):
+    from app.services import assets
+
+    lead = user("configuration_lead")
+    by_name = assets.create_asset(lead, asset_type="server", name="应用服务器", supplier=" 示范环境软件有限公司 ")
+    by_code = assets.create_asset(lead, asset_type="software_licence", name="监测系统许可", supplier="ven-eqm")
+    assets.create_asset(lead, asset_type="printer", name="打印机", supplier="别家公司")
+    vendor = vendors.get_vendor(lead, "VEN-EQM")
+    assert [a.tag for a in vendors.supplied_assets(lead, vendor)] == sorted([by_name.tag, by_code.tag])
+    assert "示范环境软件有限公司" in vendors.names()
+    vendors.set_active(user("service_level_lead"), vendor, False)
+    assert "示范环境软件有限公司" not in vendors.names()  # a former supplier is not offered for new assets
