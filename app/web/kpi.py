@@ -1,6 +1,7 @@
 """Service quality indicators (spec 7.2) and process statistics: the report, its download, the targets form."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -59,8 +60,23 @@ def index():  # noqa: ANN201
         report = kpi.report(current_user, query["organisation"], include_below=query["include_below"])
     args = {k: v for k, v in request.args.items() if v and k != "lang"}
     return render_template("kpi/index.html", report=report, errors=errors, args=args, query=query,
+                           started_cases=_started_cases_query(report),
                            orgs=kpi.organisations_for(current_user), sections=kpi.SECTIONS, labels=_labels(),
                            fmt_value=fmt_value, may_edit=kpi.may_edit_targets(current_user)), 400 if errors else 200
+
+
+def _started_cases_query(report: kpi.Report) -> dict[str, str] | None:
+    """The case list's filters that show exactly the cases a process row counts as started, or None when the
+    case list cannot say the same (it filters by one organisation, or by everything the user sees)."""
+    own = report.organisation.id == current_user.organisation_id and not current_user.in_group(
+        "auditor", "administrator")
+    if report.include_below and not own:
+        return None
+    last_day = report.period.end.astimezone(report.period.start.tzinfo) - timedelta(days=1)
+    out = {"created_from": report.period.start.date().isoformat(), "created_to": last_day.date().isoformat()}
+    if not report.include_below:
+        out["organisation"] = report.organisation.code
+    return out
 
 
 @bp.route("/trend")

@@ -125,3 +125,19 @@ def test_the_trend_page_and_api(login_as, client, api_as, solved):
     body = client.get("/api/v1/kpi/trend?months=2", headers=api_as("service_level_lead")).get_json()
     counts = next(i for i in body["indicators"] if i["code"] == "incident_count")
     assert len(body["periods"]) == 2 and counts["values"][-1] == 1.0
+
+
+def test_started_counts_open_the_cases_they_count(login_as, solved):
+    import re
+
+    lead = login_as("service_level_lead")
+    html = lead.get("/kpi/").get_data(as_text=True)
+    (href,) = re.findall(r'<tr data-process="incident">.*?<a href="([^"]+)" class="drill">1</a>', html)
+    href = href.replace("&amp;", "&")
+    assert "process=incident" in href and "created_from=" in href and "organisation=" not in href
+    cases = lead.get(href).get_data(as_text=True)
+    assert cases.count("<tr data-key=") == 1 and solved.business_key in cases  # the same one case
+    alone = lead.get("/kpi/?below=0").get_data(as_text=True)
+    assert "organisation=county" in re.findall(r'<tr data-process="incident">.*?class="drill"', alone)[0]
+    other = login_as("desk_city").get("/kpi/?organisation=county").get_data(as_text=True)
+    assert 'class="drill"' not in other  # another organisation with those below it: the case list cannot say
