@@ -29,9 +29,10 @@ from sqlalchemy.orm import selectinload
 from ..extensions import db
 from ..models import Event, HumanTask, Incident, KpiTarget, Organisation, ProcessInstance, SlaClock, User
 from ..models.base import utcnow
-from . import sla
+from . import cases, sla
 from .accounts import record_security_event
 from .cases import is_staff
+from .cmdb import org_subtree
 from .errors import Forbidden, NotFound, ValidationFailed
 
 SECTIONS: dict[str, Any] = {
@@ -168,20 +169,15 @@ def _require_view(user: User) -> None:
 
 
 def organisations_for(user: User) -> list[Organisation]:
-    """Organisations whose statistics the user may see: theirs and those below (auditors, admins: all)."""
+    """Organisations whose statistics the user may see: the case search's (theirs and those below; all for
+    auditors and administrators)."""
     _require_view(user)
-    stmt = select(Organisation).order_by(Organisation.id)
-    if not user.in_group("auditor", "administrator"):
-        stmt = stmt.where(Organisation.id.in_(subtree_ids(user.organisation_id)))
-    return list(db.session.scalars(stmt))
+    return cases.organisations_for(user)
 
 
 def subtree_ids(organisation_id: int) -> list[int]:
-    ids, frontier = [organisation_id], [organisation_id]
-    while frontier:
-        frontier = list(db.session.scalars(select(Organisation.id).where(Organisation.parent_id.in_(frontier))))
-        ids.extend(frontier)
-    return ids
+    """The organisation and every organisation below it (cmdb.org_subtree: one read of the tree)."""
+    return sorted(org_subtree(organisation_id))
 
 
 def organisation_for(user: User, code: str | None) -> Organisation:

@@ -8,6 +8,7 @@ an address no active user has is refused and logged, never turned into a case: a
 """
 from __future__ import annotations
 
+import contextlib
 import email
 import hashlib
 import re
@@ -286,8 +287,6 @@ def poll(connect: Any = None) -> dict[str, Any]:
             conn.uid("STORE", uid, "+FLAGS", "(\\Seen)")
             counts["duplicate" if result.get("duplicate") else result["outcome"]] += 1
     finally:
-        try:
+        with contextlib.suppress(Exception):  # the connection is going away anyway
             conn.logout()
-        except Exception:  # noqa: BLE001, S110 - the connection is going away anyway
-            pass
     return counts

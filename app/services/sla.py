@@ -40,6 +40,7 @@ from ..extensions import db
 from ..models import BusinessCalendar, HumanTask, Incident, Organisation, ProcessInstance, SlaClock, SlaPause, User
 from ..models.base import utcnow
 from . import calendar as cal
+from . import cmdb
 from .audit import append_event
 from .errors import Forbidden, NotFound, ValidationFailed
 from .instances import require_instance
@@ -643,14 +644,6 @@ def reports_for(actor: User) -> list[Any]:
         raise Forbidden(_("You may not do this."))
     stmt = select(SlaReport).order_by(SlaReport.period.desc(), SlaReport.organisation_id)
     if not actor.in_group("auditor", "administrator"):
-        ids = _org_and_below(actor.organisation_id)
+        ids = list(cmdb.org_subtree(actor.organisation_id))
         stmt = stmt.where(SlaReport.organisation_id.in_(ids))
     return list(db.session.scalars(stmt))
-
-
-def _org_and_below(org_id: int) -> list[int]:
-    ids, frontier = [org_id], [org_id]
-    while frontier:
-        frontier = list(db.session.scalars(select(Organisation.id).where(Organisation.parent_id.in_(frontier))))
-        ids.extend(frontier)
-    return ids

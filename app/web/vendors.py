@@ -60,11 +60,16 @@ def show(code: str):  # noqa: ANN201
                                           start=request.args.get("from") or None, end=request.args.get("to") or None)
     except ValidationFailed as exc:
         errors, control = exc.errors, vendors.process_control(current_user, vendor)
-    return render_template("vendors/show.html", vendor=vendor, control=control, errors=errors,
+    return _page(vendor, control, errors=errors), 400 if errors else 200
+
+
+def _page(vendor, control: dict, **extra):  # noqa: ANN001, ANN003, ANN202
+    """The supplier page: its record, process control, staff, assets and evaluations (with the form's state)."""
+    return render_template("vendors/show.html", vendor=vendor, control=control,
                            supplied=vendors.supplied_assets(current_user, vendor),
                            state=vendors.contract_state(vendor), average=vendors.average_score(vendor),
                            may_manage=vendors.may_manage(current_user, vendor), scores=vendors.SCORES,
-                           eval_values={}, **_context()), 400 if errors else 200
+                           **{"errors": {}, "eval_errors": {}, "eval_values": {}, **extra}, **_context())
 
 
 @bp.route("/<code>/edit", methods=["GET", "POST"])
@@ -133,9 +138,6 @@ def evaluate(code: str):  # noqa: ANN201
         db.session.rollback()
         errors = getattr(exc, "errors", {}) or {"period": [exc.message]}
         status = exc.status
-    vendor = vendors.get_vendor(current_user, code)
-    return render_template("vendors/show.html", vendor=vendor, control=vendors.process_control(current_user, vendor),
-                           supplied=vendors.supplied_assets(current_user, vendor),
-                           errors={}, eval_errors=errors, eval_values=values, state=vendors.contract_state(vendor),
-                           average=vendors.average_score(vendor), may_manage=True, scores=vendors.SCORES,
-                           **_context()), status
+    vendor = vendors.get_vendor(current_user, code)  # read again after the rollback
+    return _page(vendor, vendors.process_control(current_user, vendor), eval_errors=errors,
+                 eval_values=values), status
